@@ -1,0 +1,106 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse(strings.NewReader(`{
+	  "rclone-config": "${CREDENTIALS_DIRECTORY}/rclone.conf",
+	  "remote": "archive-target-database:",
+	  "prefix": "hosts/pg1",
+	  "recipients": ["age1abc", "ssh-ed25519 AAAA"],
+	  "dump-dir": "/var/backup/postgresql",
+	  "dump-compression": "zstd",
+	  "log-target": "auto"
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Remote != "archive-target-database:" || len(c.Recipients) != 2 || c.DumpCompression != "zstd" {
+		t.Errorf("parsed %+v", c)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for name, in := range map[string]string{
+		"typo":           `{"remtoe": "x:"}`,
+		"not object":     `[]`,
+		"trailing":       `{} {}`,
+		"compression":    `{"dump-compression": "brotli"}`,
+		"prefix":         `{"prefix": "../x"}`,
+		"log target":     `{"log-target": "syslog"}`,
+		"secret key":     `{"recipients": ["AGE-SECRET-KEY-1XYZ"]}`,
+		"empty recip":    `{"recipients": [" "]}`,
+		"two kinds":      `{"recipients": ["age1x"], "passphrase-file": "/run/p"}`,
+		"identity+pass":  `{"identity-file": "/run/i", "passphrase-file": "/run/p"}`,
+		"control remote": `{"remote": "a:\nb"}`,
+	} {
+		if _, err := Parse(strings.NewReader(in)); err == nil {
+			t.Errorf("%s: accepted %s", name, in)
+		}
+	}
+}
+
+func TestLoadNamesFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pgarchive.json")
+	os.WriteFile(p, []byte(`{"bogus": 1}`), 0o600)
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("error %v should name the file and the key", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("missing file accepted")
+	}
+}
+
+func TestKeySources(t *testing.T) {
+	if err := ValidateKeySources(nil, "", "", "", true); err == nil || !strings.Contains(err.Error(), "plaintext") {
+		t.Errorf("no key: %v", err)
+	}
+	if err := ValidateKeySources([]string{"age1x"}, "/r", "/i", "", true); err != nil {
+		t.Errorf("public sources should combine: %v", err)
+	}
+	if err := ValidateKeySources(nil, "", "", "/p", true); err != nil {
+		t.Errorf("passphrase alone: %v", err)
+	}
+}
+
+func TestExpandCredentials(t *testing.T) {
+	env := func(k string) string {
+		if k == "CREDENTIALS_DIRECTORY" {
+			return "/run/credentials/x.service/"
+		}
+		return ""
+	}
+	for in, want := range map[string]string{
+		"$CREDENTIALS_DIRECTORY/id":   "/run/credentials/x.service/id",
+		"${CREDENTIALS_DIRECTORY}/id": "/run/credentials/x.service/id",
+		"/etc/id":                     "/etc/id",
+	} {
+		if got, err := ExpandCredentials(in, env); err != nil || got != want {
+			t.Errorf("ExpandCredentials(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ExpandCredentials("$CREDENTIALS_DIRECTORY/id", func(string) string { return "" }); err == nil {
+		t.Error("unset CREDENTIALS_DIRECTORY accepted")
+	}
+}
+
+// FuzzParse: whatever Parse accepts also passes Validate, and never panics.
+func FuzzParse(f *testing.F) {
+	f.Add(`{"remote":"a:","recipients":["age1x"],"dump-compression":"gzip"}`)
+	f.Add(`{"passphrase-file":"/p"}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := Parse(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted config fails Validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,171 @@
+// Package manifest defines the small JSON document written beside each
+// archive after its data object has landed. Its presence means "this copy is
+// complete"; its fields let verify and restore check the copy without a key.
+// The format is a contract documented in docs/format.md.
+package manifest
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pgarchive/pgarchive/internal/naming"
+)
+
+// FormatVersion is bumped only for incompatible changes; readers refuse
+// versions they do not know instead of guessing.
+const FormatVersion = 1
+
+// MaxSize bounds what readers accept, so a hostile object can't exhaust memory.
+const MaxSize = 64 << 10
+
+// Manifest describes one archive.
+type Manifest struct {
+	Format     int        `json:"format"`
+	Database   string     `json:"database"`
+	Archive    string     `json:"archive"` // base name of the data object
+	Created    time.Time  `json:"created"` // equals the timestamp in Archive
+	Dump       Dump       `json:"dump"`
+	Ciphertext Blob       `json:"ciphertext"`
+	Key        Key        `json:"key"`
+	Pgarchive  Provenance `json:"pgarchive"`
+}
+
+// Dump is the plaintext as pg_dump (and its compressor) produced it.
+type Dump struct {
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Compression string `json:"compression"` // "gzip", "zstd", "none", ...
+	Source      string `json:"source"`      // "file" or "stdin"
+}
+
+// Blob is the stored age file.
+type Blob struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Key says what can decrypt the archive, never how: no secret, no passphrase.
+type Key struct {
+	Recipients []Recipient `json:"recipients"`
+}
+
+// Recipient is one age recipient the file key was wrapped for.
+type Recipient struct {
+	Kind        string `json:"kind"`                  // x25519, mlkem768x25519, ssh-ed25519, ssh-rsa, scrypt
+	Fingerprint string `json:"fingerprint,omitempty"` // absent for scrypt: a passphrase hash would aid guessing
+}
+
+// Provenance records which pgarchive wrote the archive.
+type Provenance struct {
+	Version string `json:"version"`
+	Host    string `json:"host,omitempty"`
+}
+
+// Marshal renders m as indented JSON after validating it, so a malformed
+// manifest is never written.
+func (m *Manifest) Marshal() ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Parse reads a manifest strictly: unknown fields, trailing data, a newer
+// format or inconsistent values are errors.
+func Parse(r io.Reader) (*Manifest, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("manifest is larger than %d bytes", MaxSize)
+	}
+	var probe struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("manifest is not JSON: %w", err)
+	}
+	if probe.Format != FormatVersion {
+		return nil, fmt.Errorf("manifest format %d is not supported (this pgarchive reads format %d)", probe.Format, FormatVersion)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("manifest: trailing data after the JSON object")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate checks the manifest's internal consistency, including that its
+// name, database and time agree with each other.
+func (m *Manifest) Validate() error {
+	if m.Format != FormatVersion {
+		return fmt.Errorf("manifest: format %d, want %d", m.Format, FormatVersion)
+	}
+	n, err := naming.Parse(m.Archive)
+	if err != nil {
+		return fmt.Errorf("manifest: archive: %w", err)
+	}
+	if n.Database != m.Database {
+		return fmt.Errorf("manifest: database %q does not match archive %q", m.Database, m.Archive)
+	}
+	if !n.Created.Equal(m.Created) {
+		return fmt.Errorf("manifest: created %s does not match archive %q", m.Created.Format(time.RFC3339), m.Archive)
+	}
+	c, ok := naming.CompressionBySuffix(n.Suffix)
+	if !ok || c.Name != m.Dump.Compression {
+		return fmt.Errorf("manifest: compression %q does not match archive %q", m.Dump.Compression, m.Archive)
+	}
+	if m.Dump.Source != "file" && m.Dump.Source != "stdin" {
+		return fmt.Errorf("manifest: dump source %q is neither file nor stdin", m.Dump.Source)
+	}
+	if m.Dump.Size <= 0 || m.Ciphertext.Size <= m.Dump.Size {
+		return fmt.Errorf("manifest: sizes dump=%d ciphertext=%d are impossible", m.Dump.Size, m.Ciphertext.Size)
+	}
+	if err := checkSHA256(m.Dump.SHA256); err != nil {
+		return fmt.Errorf("manifest: dump sha256: %w", err)
+	}
+	if err := checkSHA256(m.Ciphertext.SHA256); err != nil {
+		return fmt.Errorf("manifest: ciphertext sha256: %w", err)
+	}
+	if len(m.Key.Recipients) == 0 {
+		return errors.New("manifest: no recipients")
+	}
+	for _, r := range m.Key.Recipients {
+		if r.Kind == "" {
+			return errors.New("manifest: recipient without kind")
+		}
+		if r.Kind == "scrypt" && r.Fingerprint != "" {
+			return errors.New("manifest: scrypt recipient must not carry a fingerprint")
+		}
+	}
+	if m.Pgarchive.Version == "" {
+		return errors.New("manifest: pgarchive version is empty")
+	}
+	return nil
+}
+
+func checkSHA256(s string) error {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 || hex.EncodeToString(b) != s {
+		return fmt.Errorf("%q is not 64 lower-case hex digits", s)
+	}
+	return nil
+}

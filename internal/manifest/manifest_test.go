@@ -1,0 +1,104 @@
+package manifest
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() *Manifest {
+	return &Manifest{
+		Format:   FormatVersion,
+		Database: "db1",
+		Archive:  "db1_20261121T142407Z.sql.gz.age",
+		Created:  time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
+		Dump: Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
+		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32)},
+		Key: Key{Recipients: []Recipient{
+			{Kind: "x25519", Fingerprint: "sha256:0123456789abcdef0123456789abcdef"},
+			{Kind: "ssh-ed25519", Fingerprint: "SHA256:abc"},
+		}},
+		Pgarchive: Provenance{Version: "test", Host: "pg1"},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	b, err := sample().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := m.Marshal()
+	if !bytes.Equal(b, again) {
+		t.Errorf("round trip changed the manifest:\n%s\n%s", b, again)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	cases := map[string]func(m *Manifest){
+		"format":        func(m *Manifest) { m.Format = 2 },
+		"db mismatch":   func(m *Manifest) { m.Database = "db2" },
+		"time mismatch": func(m *Manifest) { m.Created = m.Created.Add(time.Second) },
+		"compression":   func(m *Manifest) { m.Dump.Compression = "zstd" },
+		"source":        func(m *Manifest) { m.Dump.Source = "pipe" },
+		"empty dump":    func(m *Manifest) { m.Dump.Size = 0 },
+		"cipher small":  func(m *Manifest) { m.Ciphertext.Size = m.Dump.Size },
+		"bad sha":       func(m *Manifest) { m.Dump.SHA256 = strings.Repeat("AB", 32) },
+		"short sha":     func(m *Manifest) { m.Ciphertext.SHA256 = "abcd" },
+		"no recipients": func(m *Manifest) { m.Key.Recipients = nil },
+		"scrypt fp":     func(m *Manifest) { m.Key.Recipients = []Recipient{{Kind: "scrypt", Fingerprint: "x"}} },
+		"no version":    func(m *Manifest) { m.Pgarchive.Version = "" },
+		"bad archive":   func(m *Manifest) { m.Archive = "db1.sql.gz" },
+	}
+	for name, mutate := range cases {
+		m := sample()
+		mutate(m)
+		if _, err := m.Marshal(); err == nil {
+			t.Errorf("%s: Marshal accepted an invalid manifest", name)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	good, _ := sample().Marshal()
+	for name, in := range map[string]string{
+		"not json":      "hello",
+		"future format": `{"format": 9}`,
+		"unknown field": strings.Replace(string(good), `"format": 1,`, `"format": 1, "surprise": true,`, 1),
+		"trailing":      string(good) + "{}",
+		"huge":          `{"format":1,"database":"` + strings.Repeat("a", MaxSize) + `"}`,
+	} {
+		if _, err := Parse(strings.NewReader(in)); err == nil {
+			t.Errorf("%s: Parse accepted it", name)
+		}
+	}
+}
+
+// FuzzParse: whatever Parse accepts is valid and survives a round trip.
+func FuzzParse(f *testing.F) {
+	good, _ := sample().Marshal()
+	f.Add(good)
+	f.Add([]byte(`{"format":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		out, err := m.Marshal()
+		if err != nil {
+			t.Fatalf("accepted manifest does not marshal: %v", err)
+		}
+		m2, err := Parse(bytes.NewReader(out))
+		if err != nil {
+			t.Fatalf("re-parse failed: %v", err)
+		}
+		out2, _ := m2.Marshal()
+		if !bytes.Equal(out, out2) {
+			t.Fatalf("unstable round trip")
+		}
+	})
+}
