@@ -9,11 +9,11 @@ import (
 
 func sample() *Manifest {
 	return &Manifest{
-		Format:   FormatVersion,
-		Database: "db1",
-		Archive:  "db1_20261121T142407Z.sql.gz.age",
-		Created:  time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
-		Dump: Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
+		Format:     FormatVersion,
+		Database:   "db1",
+		Archive:    "db1_20261121T142407Z.sql.gz.age",
+		Created:    time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
+		Dump:       Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
 		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32)},
 		Key: Key{Recipients: []Recipient{
 			{Kind: "x25519", Fingerprint: "sha256:0123456789abcdef0123456789abcdef"},

@@ -1,0 +1,68 @@
+// Command pgarchive encrypts PostgreSQL dumps with age and stores them on
+// every upstream of an rclone remote. See README.md and docs/format.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// exitUsage marks errors in how pgarchive was called, as opposed to
+// failures while archiving.
+const exitUsage = 2
+
+func main() {
+	app := newApp()
+	if err := app.Run(os.Args); err != nil {
+		code := 1
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+		}
+		if logger != nil {
+			logger.Error(err.Error())
+		} else {
+			fmt.Fprintf(os.Stderr, "pgarchive: error: %v\n", err)
+		}
+		os.Exit(code)
+	}
+}
+
+// logger is set up by the Before hook once the log target is known.
+var logger *slog.Logger
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "pgarchive",
+		Usage:   "encrypt PostgreSQL dumps with age and store them on every upstream of an rclone remote",
+		Version: version,
+		Description: `pgarchive runs after each pg_dump (as ExecStartPost of NixOS' postgresqlBackup units)
+and turns the plaintext dump into an age-encrypted archive on every upstream of an rclone
+union: each upstream is uploaded to concurrently, verified, and given a manifest only once
+its copy is complete. Plaintext never leaves the host.
+
+Settings come from flags, then environment variables, then the JSON file given with
+--config (keys are the long flag names, e.g. {"remote": "archive-target-database:",
+"recipients": ["age1..."]}), then the defaults shown below.
+
+Examples:
+   pgarchive --rclone-config /run/secrets/rclone.conf --recipient age1ql3z... archive --database db1
+   pg_dump -C db2 | zstd | pgarchive --config /etc/pgarchive.json archive --database db2 --file -
+   pgarchive demo        # the whole job on local folders, a generated key and a sample dump`,
+		Flags:                globalFlags(),
+		Before:               setupLogging,
+		Commands:             []*cli.Command{archiveCommand(), checkConfigCommand(), demoCommand()},
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit(fmt.Sprintf("%v (see pgarchive --help)", err), exitUsage)
+		},
+	}
+}

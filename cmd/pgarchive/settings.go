@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgarchive/pgarchive/internal/config"
+	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/logging"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", EnvVars: []string{"PGARCHIVE_CONFIG"}, Usage: "read settings from this JSON `FILE` (written by the NixOS module); flags and environment win over it"},
+		&cli.StringFlag{Name: "rclone-config", EnvVars: []string{"RCLONE_CONFIG"}, Usage: "rclone.conf defining the remote, e.g. /run/secrets/rclone.conf (may start with $CREDENTIALS_DIRECTORY)", TakesFile: true},
+		&cli.StringFlag{Name: "remote", EnvVars: []string{"PGARCHIVE_REMOTE"}, Value: "archive-target-database:", Usage: "rclone remote to store archives on; a union is written member by member, e.g. archive-target-database:"},
+		&cli.StringFlag{Name: "prefix", EnvVars: []string{"PGARCHIVE_PREFIX"}, Usage: "optional folder inside the remote, e.g. hosts/pg1 gives hosts/pg1/<db>/<db>_<time>.sql.gz.age"},
+		&cli.StringSliceFlag{Name: "recipient", Aliases: []string{"r"}, EnvVars: []string{"PGARCHIVE_RECIPIENTS"}, Usage: "encrypt to this public `KEY` (repeatable): age1... (X25519), age1pq1... (post-quantum), ssh-ed25519 or ssh-rsa"},
+		&cli.StringFlag{Name: "recipients-file", Aliases: []string{"R"}, EnvVars: []string{"PGARCHIVE_RECIPIENTS_FILE"}, Usage: "encrypt to the recipients in `FILE`, one per line, # comments (age's format)", TakesFile: true},
+		&cli.StringFlag{Name: "identity-file", Aliases: []string{"i"}, EnvVars: []string{"PGARCHIVE_IDENTITY_FILE"}, Usage: "encrypt to the public half of the age or SSH identity in `FILE`, as age -e -i does", TakesFile: true},
+		&cli.StringFlag{Name: "passphrase-file", EnvVars: []string{"PGARCHIVE_PASSPHRASE_FILE"}, Usage: "encrypt with the passphrase on the first line of `FILE` (age scrypt; cannot be combined with recipients)", TakesFile: true},
+		&cli.StringFlag{Name: "dump-dir", EnvVars: []string{"PGARCHIVE_DUMP_DIR"}, Value: "/var/backup/postgresql", Usage: "where postgresqlBackup writes dumps (services.postgresqlBackup.location); used when archive has no --file"},
+		&cli.StringFlag{Name: "dump-compression", EnvVars: []string{"PGARCHIVE_DUMP_COMPRESSION"}, Value: "gzip", Usage: "postgresqlBackup's compression: gzip (<db>.sql.gz), zstd (<db>.sql.zstd) or none (<db>.sql)"},
+		&cli.StringFlag{Name: "log-target", EnvVars: []string{"PGARCHIVE_LOG_TARGET"}, Value: "auto", Usage: "auto (journald when run by systemd, else stderr), journal or stderr"},
+		&cli.BoolFlag{Name: "verbose", Usage: "also log debug details, including rclone's"},
+	}
+}
+
+// Settings are the global settings after precedence is applied.
+type Settings struct {
+	RcloneConfig    string
+	Remote          string
+	Prefix          string
+	Keys            keys.Sources
+	DumpDir         string
+	DumpCompression string
+	LogTarget       string
+}
+
+// settings applies flag > environment > config file > default. urfave's
+// IsSet is true for both flags and environment variables.
+func settings(c *cli.Context) (*Settings, error) {
+	file := &config.File{}
+	if p := c.String("config"); p != "" {
+		var err error
+		if file, err = config.Load(p); err != nil {
+			return nil, err
+		}
+	}
+	pick := func(name, fromFile string) string {
+		if c.IsSet(name) || fromFile == "" {
+			return c.String(name)
+		}
+		return fromFile
+	}
+	s := &Settings{
+		RcloneConfig:    pick("rclone-config", file.RcloneConfig),
+		Remote:          pick("remote", file.Remote),
+		Prefix:          pick("prefix", file.Prefix),
+		DumpDir:         pick("dump-dir", file.DumpDir),
+		DumpCompression: pick("dump-compression", file.DumpCompression),
+		LogTarget:       pick("log-target", file.LogTarget),
+		Keys: keys.Sources{
+			Recipients:     file.Recipients,
+			RecipientsFile: pick("recipients-file", file.RecipientsFile),
+			IdentityFile:   pick("identity-file", file.IdentityFile),
+			PassphraseFile: pick("passphrase-file", file.PassphraseFile),
+		},
+	}
+	if c.IsSet("recipient") {
+		s.Keys.Recipients = c.StringSlice("recipient")
+	}
+	var err error
+	for _, p := range []*string{&s.RcloneConfig, &s.Keys.RecipientsFile, &s.Keys.IdentityFile, &s.Keys.PassphraseFile} {
+		if *p, err = config.ExpandCredentials(*p, os.Getenv); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// setupLogging routes pgarchive's and rclone's logs to one handler.
+func setupLogging(c *cli.Context) error {
+	target := c.String("log-target")
+	if !c.IsSet("log-target") && c.String("config") != "" {
+		if f, err := config.Load(c.String("config")); err == nil && f.LogTarget != "" {
+			target = f.LogTarget
+		}
+	}
+	if err := config.ValidateLogTarget(target); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	t, err := logging.Choose(target, os.Getenv)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	ci := fs.GetConfig(c.Context)
+	ci.LogLevel = fs.LogLevelNotice
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+		ci.LogLevel = fs.LogLevelDebug
+	}
+	h := logging.New(t, level, os.Stderr)
+	logger = slog.New(h)
+	fs.SetLogger(h)
+	return nil
+}
+
+func usageError(format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(format, args...), exitUsage)
+}

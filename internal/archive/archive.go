@@ -1,0 +1,327 @@
+// Package archive runs one archive: the dump is read once, hashed and
+// encrypted as a stream, and the ciphertext fanned out to every upstream at
+// once. Each upstream is then verified, and only a verified copy gets its
+// manifest, so a manifest always means "this copy is complete".
+package archive
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"time"
+
+	rhash "github.com/rclone/rclone/fs/hash"
+
+	"github.com/pgarchive/pgarchive/internal/crypt"
+	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/manifest"
+	"github.com/pgarchive/pgarchive/internal/naming"
+	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/tee"
+)
+
+// Job is everything one run needs; the CLI fills it in.
+type Job struct {
+	Database  string
+	Prefix    string
+	Source    *Source
+	Keys      *keys.Keys
+	Upstreams []*remote.Upstream
+	Log       *slog.Logger
+	Version   string
+	Host      string
+	Now       func() time.Time
+}
+
+// Outcome is one upstream's result.
+type Outcome struct {
+	Upstream string
+	Err      error
+	Verified rhash.Type // hash compared after upload, rhash.None if only the size was
+}
+
+// Result is what Run did.
+type Result struct {
+	Name     naming.Name
+	Key      string
+	Manifest *manifest.Manifest
+	Outcomes []Outcome
+}
+
+// Failed counts the upstreams that do not hold a complete copy.
+func (r *Result) Failed() int {
+	n := 0
+	for _, o := range r.Outcomes {
+		if o.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// maxSeq bounds the search for a free name within one second.
+const maxSeq = 1000
+
+// Run archives job.Source. It returns an error when any upstream lacks a
+// complete copy; the Result still says which ones hold one.
+func Run(ctx context.Context, job Job) (*Result, error) {
+	log := job.Log.With("database", job.Database)
+	name, err := naming.New(job.Database, job.Now(), job.Source.Compression.Suffix)
+	if err != nil {
+		return nil, err
+	}
+	// Allocated once: outcome keeps pointers into it.
+	res := &Result{Outcomes: make([]Outcome, len(job.Upstreams))}
+	outcome := map[*remote.Upstream]*Outcome{}
+	var live []*remote.Upstream
+	for i, u := range job.Upstreams {
+		res.Outcomes[i] = Outcome{Upstream: u.Name, Err: u.Err}
+		outcome[u] = &res.Outcomes[i]
+		if u.Err == nil {
+			live = append(live, u)
+		}
+	}
+	name, live = freeName(ctx, name, job.Prefix, live, outcome)
+	res.Name, res.Key = name, name.Key(job.Prefix)
+	log = log.With("archive", res.Key)
+	if len(live) == 0 {
+		report(log, res, job)
+		return res, fmt.Errorf("%s: no upstream could be reached; nothing was uploaded", job.Database)
+	}
+
+	sums, cipherSize, err := stream(ctx, job, res.Key, name.Created, live, outcome)
+	if err != nil {
+		for _, u := range live {
+			if outcome[u].Err == nil {
+				outcome[u].Err = fmt.Errorf("aborted: %w", err)
+			}
+		}
+		report(log, res, job)
+		return res, fmt.Errorf("%s: %w", job.Database, err)
+	}
+
+	m := &manifest.Manifest{
+		Format:   manifest.FormatVersion,
+		Database: job.Database,
+		Archive:  name.Base(),
+		Created:  name.Created,
+		Dump: manifest.Dump{Size: sums.plainSize, SHA256: sums.plainSHA256,
+			Compression: job.Source.Compression.Name, Source: job.Source.Kind},
+		Ciphertext: manifest.Blob{Size: cipherSize, SHA256: sums.cipher[rhash.SHA256]},
+		Key:        manifest.Key{Recipients: job.Keys.Described},
+		Pgarchive:  manifest.Provenance{Version: job.Version, Host: job.Host},
+	}
+	body, err := m.Marshal()
+	if err != nil {
+		return res, fmt.Errorf("%s: manifest: %w", job.Database, err)
+	}
+	res.Manifest = m
+	for _, u := range live {
+		o := outcome[u]
+		if o.Err != nil {
+			continue
+		}
+		v, err := remote.Verify(ctx, u, res.Key, cipherSize, sums.cipher)
+		if err != nil {
+			o.Err = fmt.Errorf("verification failed: %w", err)
+			continue
+		}
+		o.Verified = rhash.None
+		if v.Checked {
+			o.Verified = v.Hash
+		}
+		if err := putManifest(ctx, u, name.ManifestKey(job.Prefix), body, name.Created); err != nil {
+			o.Err = fmt.Errorf("manifest: %w", err)
+		}
+	}
+	report(log, res, job)
+	if n := res.Failed(); n > 0 {
+		return res, fmt.Errorf("%s: %d of %d upstreams do not hold %s: %s", job.Database, n, len(res.Outcomes), res.Key, failures(res))
+	}
+	return res, nil
+}
+
+// freeName finds the first name in the archive's second that no upstream
+// holds yet, data or manifest, so a second run never overwrites the first.
+// Upstreams that fail to answer are dropped from the run.
+func freeName(ctx context.Context, name naming.Name, prefix string, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome) (naming.Name, []*remote.Upstream) {
+	for seq := 0; seq < maxSeq && len(live) > 0; seq++ {
+		name.Seq = seq
+		taken := false
+		var still []*remote.Upstream
+		for _, u := range live {
+			found := false
+			for _, key := range []string{name.Key(prefix), name.ManifestKey(prefix)} {
+				exists, err := remote.Exists(ctx, u, key)
+				if err != nil {
+					outcome[u].Err = fmt.Errorf("unreachable: %w", err)
+					break
+				}
+				found = found || exists
+			}
+			if outcome[u].Err == nil {
+				still = append(still, u)
+			}
+			taken = taken || found
+		}
+		live = still
+		if !taken {
+			return name, live
+		}
+	}
+	for _, u := range live {
+		outcome[u].Err = fmt.Errorf("no free archive name within second %s", name.Created.Format(naming.StampLayout))
+	}
+	return name, nil
+}
+
+type sums struct {
+	plainSize   int64
+	plainSHA256 string
+	cipher      map[rhash.Type]string // hex digests of the ciphertext
+}
+
+// hasher is a running digest that reports itself in hex, as rclone does.
+type hasher interface {
+	io.Writer
+	Hex() string
+}
+
+type stdHash struct{ hash.Hash }
+
+func (h stdHash) Hex() string { return hex.EncodeToString(h.Sum(nil)) }
+
+type rcloneHash struct {
+	*rhash.MultiHasher
+	t rhash.Type
+}
+
+func (h rcloneHash) Hex() string { return h.Sums()[h.t] }
+
+// cipherHashers returns SHA-256 (for the manifest) plus each hash an
+// upstream will be verified with, one hasher per type so they run in parallel.
+func cipherHashers(live []*remote.Upstream) (map[rhash.Type]hasher, error) {
+	hs := map[rhash.Type]hasher{rhash.SHA256: stdHash{sha256.New()}}
+	for _, u := range live {
+		t := remote.VerifyHash(u)
+		if t == rhash.None || hs[t] != nil {
+			continue
+		}
+		mh, err := rhash.NewMultiHasherTypes(rhash.NewHashSet(t))
+		if err != nil {
+			return nil, err
+		}
+		hs[t] = rcloneHash{mh, t}
+	}
+	return hs, nil
+}
+
+// errUploadDone marks a pipe whose upload has returned, so late writes fail.
+var errUploadDone = errors.New("upload already finished")
+
+// startUploads begins one upload per upstream, each reading its own pipe.
+// The returned wait blocks until every upload has returned.
+func startUploads(ctx context.Context, live []*remote.Upstream, key string, size int64, created time.Time, outcome map[*remote.Upstream]*Outcome) ([]*io.PipeWriter, func()) {
+	pipes := make([]*io.PipeWriter, len(live))
+	done := make(chan struct{}, len(live))
+	for i, u := range live {
+		pr, pw := io.Pipe()
+		pipes[i] = pw
+		go func(u *remote.Upstream) {
+			defer func() { done <- struct{}{} }()
+			if _, err := remote.Put(ctx, u, key, pr, size, created); err != nil {
+				outcome[u].Err = fmt.Errorf("upload failed: %w", err)
+				pr.CloseWithError(err)
+				return
+			}
+			pr.CloseWithError(errUploadDone)
+		}(u)
+	}
+	return pipes, func() {
+		for range live {
+			<-done
+		}
+	}
+}
+
+// encryptInto is stage one: it reads the dump once, hashing and encrypting
+// in parallel, and closes cw when done (with the error, if any).
+func encryptInto(src io.Reader, enc *crypt.Encryptor, cw *io.PipeWriter) (int64, string, error) {
+	h := sha256.New()
+	// age writes 64 KiB chunks; batching them keeps stage two's blocks large.
+	bw := bufio.NewWriterSize(cw, tee.DefaultOptions.BlockSize)
+	aw, err := enc.Start(bw)
+	var n int64
+	if err == nil {
+		var res tee.Result
+		res, err = tee.Copy(src, []tee.Sink{{W: h}, {W: aw}}, tee.DefaultOptions)
+		n = res.N
+	}
+	if err == nil {
+		err = aw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	cw.CloseWithError(err)
+	return n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+// stream runs both stages: plaintext -> {SHA-256, age}, then ciphertext ->
+// {hashes, one pipe per upload}. It returns the digests and the final
+// ciphertext size; per-upstream failures are left in outcome.
+func stream(ctx context.Context, job Job, key string, created time.Time, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome) (*sums, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	enc, err := crypt.New(job.Keys.Recipients)
+	if err != nil {
+		return nil, 0, err
+	}
+	hs, err := cipherHashers(live)
+	if err != nil {
+		return nil, 0, err
+	}
+	var sinks []tee.Sink
+	for _, h := range hs {
+		sinks = append(sinks, tee.Sink{W: h})
+	}
+	pipes, wait := startUploads(ctx, live, key, enc.Size(job.Source.Size), created, outcome)
+	for _, pw := range pipes {
+		sinks = append(sinks, tee.Sink{W: pw, Optional: true})
+	}
+
+	cr, cw := io.Pipe()
+	stage2 := make(chan error, 1)
+	go func() {
+		_, err := tee.Copy(cr, sinks, tee.DefaultOptions)
+		for _, pw := range pipes {
+			pw.CloseWithError(err) // nil: a clean EOF for every upload still running
+		}
+		cr.CloseWithError(err) // unblocks stage one if every upload died
+		stage2 <- err
+	}()
+	n, plainSum, err1 := encryptInto(job.Source, enc, cw)
+	err2 := <-stage2
+	err = err1
+	if err2 != nil {
+		err = err2 // names the real cause, not the closed pipe stage one saw
+	}
+	if err != nil {
+		cancel() // aborts uploads still in flight, e.g. S3 multipart
+	}
+	wait()
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &sums{plainSize: n, plainSHA256: plainSum, cipher: map[rhash.Type]string{}}
+	for t, h := range hs {
+		s.cipher[t] = h.Hex()
+	}
+	return s, enc.Size(n), nil
+}

@@ -1,0 +1,160 @@
+// Package remote resolves an rclone remote into the upstreams pgarchive
+// writes to. A union is opened member by member, so that each upstream gets
+// its own upload, verification and report instead of rclone's aggregated
+// error; any other remote is a single upstream.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/config"
+	"github.com/rclone/rclone/fs/config/configfile"
+	"github.com/rclone/rclone/fs/fspath"
+)
+
+// Upstream is one place an archive lands.
+type Upstream struct {
+	Name string // as written in rclone.conf, e.g. "minio-a:pgarchive" or "/srv/backup"
+	Root string // Name joined with the remote's own path
+	Fs   fs.Fs  // nil when it could not be opened; Err says why
+	Err  error
+}
+
+// LoadConfig points rclone at path and parses it, reporting syntax errors
+// with the file name instead of rclone's exit-on-error loader.
+func LoadConfig(path string) error {
+	if path == "" {
+		return errors.New("no rclone config: set --rclone-config (env RCLONE_CONFIG)")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("rclone config: %w", err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("rclone config %s is a directory", path)
+	}
+	if err := config.SetConfigPath(path); err != nil {
+		return fmt.Errorf("rclone config %s: %w", path, err)
+	}
+	configfile.Install()
+	if err := config.Data().Load(); err != nil {
+		return fmt.Errorf("rclone config %s: %w", path, err)
+	}
+	if err := checkSyntax(path); err != nil {
+		return fmt.Errorf("rclone config %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkSyntax catches lines rclone's lenient parser silently drops, such as
+// a key outside any section or a line that is neither "key = value" nor a
+// section header, which would otherwise surface later as a baffling
+// "remote not found" or a missing credential.
+func checkSyntax(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	inSection := false
+	for i, line := range strings.Split(string(data), "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case t == "" || t[0] == '#' || t[0] == ';':
+		case t[0] == '[':
+			if !strings.HasSuffix(t, "]") || len(t) < 3 {
+				return fmt.Errorf("line %d: malformed section header", i+1)
+			}
+			inSection = true
+		case !strings.Contains(t, "="):
+			return fmt.Errorf("line %d: expected \"key = value\" or \"[section]\"", i+1)
+		case !inSection:
+			return fmt.Errorf("line %d: setting outside of any [section]", i+1)
+		}
+	}
+	return nil
+}
+
+// Options tune how upstreams are opened.
+type Options struct {
+	// StreamTotal, when positive, is the largest object that must fit in an
+	// upload of unknown size; chunked backends get chunks big enough for it.
+	StreamTotal int64
+}
+
+// Resolve opens every writable upstream of remote. Upstreams that fail to
+// open are returned with Err set, so the caller can report them and carry on
+// with the rest; an error is returned only when the remote itself is unusable.
+func Resolve(ctx context.Context, remote string, opt Options) ([]*Upstream, error) {
+	info, name, rpath, conn, err := fs.ParseRemote(remote)
+	if errors.Is(err, fs.ErrorNotFoundInConfigFile) {
+		return nil, fmt.Errorf("remote %q is not defined in %s (it defines: %s)", remote, config.GetConfigPath(), strings.Join(sections(), ", "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("remote %q: %w", remote, err)
+	}
+	if info.Name != "union" {
+		u := &Upstream{Name: remote, Root: remote}
+		u.Fs, u.Err = open(ctx, streamRoot(remote, opt.StreamTotal))
+		return []*Upstream{u}, nil
+	}
+	m := fs.ConfigMap(info.Prefix, info.Options, name, conn)
+	raw, _ := m.Get("upstreams")
+	var list fs.SpaceSepList
+	if err := list.Set(raw); err != nil {
+		return nil, fmt.Errorf("union %q: upstreams: %w", remote, err)
+	}
+	var ups []*Upstream
+	for _, member := range list {
+		member, writable := stripMode(member)
+		if !writable {
+			continue
+		}
+		root := fspath.JoinRootPath(member, rpath)
+		u := &Upstream{Name: member, Root: root}
+		u.Fs, u.Err = open(ctx, streamRoot(root, opt.StreamTotal))
+		ups = append(ups, u)
+	}
+	if len(ups) == 0 {
+		return nil, fmt.Errorf("union %q has no writable upstreams (all are :ro or :nc)", remote)
+	}
+	return ups, nil
+}
+
+// stripMode removes rclone union's per-upstream suffix. Read-only (:ro) and
+// no-create (:nc) members can't take new archives.
+func stripMode(member string) (string, bool) {
+	for _, s := range []string{":ro", ":nc"} {
+		if strings.HasSuffix(member, s) {
+			return strings.TrimSuffix(member, s), false
+		}
+	}
+	return strings.TrimSuffix(member, ":writeback"), true
+}
+
+func open(ctx context.Context, root string) (fs.Fs, error) {
+	f, err := fs.NewFs(ctx, root)
+	if errors.Is(err, fs.ErrorIsFile) {
+		// rclone also says this when the backend could not be reached while
+		// probing the root; either way the archive folder is unusable.
+		return nil, fmt.Errorf("%s is a file, or the upstream did not answer while its root was checked", root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func sections() []string {
+	s := config.FileSections()
+	sort.Strings(s)
+	if len(s) == 0 {
+		return []string{"no remotes"}
+	}
+	return s
+}
