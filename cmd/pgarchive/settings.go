@@ -26,6 +26,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dump-dir", EnvVars: []string{"PGARCHIVE_DUMP_DIR"}, Value: "/var/backup/postgresql", Usage: "where postgresqlBackup writes dumps (services.postgresqlBackup.location); used when archive has no --file"},
 		&cli.StringFlag{Name: "dump-compression", EnvVars: []string{"PGARCHIVE_DUMP_COMPRESSION"}, Value: "gzip", Usage: "postgresqlBackup's compression: gzip (<db>.sql.gz), zstd (<db>.sql.zstd) or none (<db>.sql)"},
 		&cli.StringFlag{Name: "log-target", EnvVars: []string{"PGARCHIVE_LOG_TARGET"}, Value: "auto", Usage: "auto (journald when run by systemd, else stderr), journal or stderr"},
+		&cli.IntFlag{Name: "low-level-retries", EnvVars: []string{"PGARCHIVE_LOW_LEVEL_RETRIES"}, Value: 3, Usage: "how often rclone retries a failing request; S3 retries it again inside its SDK, so a dead upstream costs about N x N attempts with backoff while the others wait (rclone's own default of 10 means minutes)"},
 		&cli.BoolFlag{Name: "verbose", Usage: "also log debug details, including rclone's"},
 	}
 }
@@ -83,7 +84,8 @@ func settings(c *cli.Context) (*Settings, error) {
 	return s, nil
 }
 
-// setupLogging routes pgarchive's and rclone's logs to one handler.
+// setupLogging routes pgarchive's and rclone's logs to one handler and
+// applies the settings rclone reads from its global config.
 func setupLogging(c *cli.Context) error {
 	target := c.String("log-target")
 	if !c.IsSet("log-target") && c.String("config") != "" {
@@ -101,6 +103,11 @@ func setupLogging(c *cli.Context) error {
 	level := slog.LevelInfo
 	ci := fs.GetConfig(c.Context)
 	ci.LogLevel = fs.LogLevelNotice
+	if n := c.Int("low-level-retries"); n >= 1 {
+		ci.LowLevelRetries = n
+	} else {
+		return cli.Exit("--low-level-retries must be at least 1", exitUsage)
+	}
 	if c.Bool("verbose") {
 		level = slog.LevelDebug
 		ci.LogLevel = fs.LogLevelDebug

@@ -1,0 +1,10 @@
+# The files the package is built from, relative to the repository root.
+# One list for package.nix and update-vendor-hash.sh: the vendor hash is only
+# reproducible if both vendor the same tree, and leaving out tests/, docs/ and
+# .ci/ keeps edits there from rebuilding the package.
+[
+  "go.mod"
+  "go.sum"
+  "cmd"
+  "internal"
+]

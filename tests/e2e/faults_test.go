@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgarchive/pgarchive/tests/harness"
+)
+
+// TestUpstreamDownBeforeRun: one MinIO is stopped before the run. The run
+// fails naming it, the other copies are complete, and the stopped one gets
+// nothing (checked after it is back).
+func TestUpstreamDownBeforeRun(t *testing.T) {
+	w := newWorld(t, nil)
+	id, recip := harness.AgeKeygen(t, false)
+	dump := harness.RandomBytes(11, 3<<20)
+	path := filepath.Join(w.dir, "db1.sql.gz")
+	os.WriteFile(path, dump, 0o600)
+	w.minios[1].Stop()
+	r := w.pgarchive(t, nil, "-r", recip, "archive", "--database", "db1", "--file", path)
+	if r.exit == 0 || !strings.Contains(r.stderr, "minio-b") {
+		t.Fatalf("want a failure naming minio-b, got exit %d\n%s", r.exit, r.stderr)
+	}
+	w.minios[1].Start(t)
+	checkPartial(t, w, "db1/", dump, id, 1)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the local dump must be left alone: %v", err)
+	}
+}
+
+// TestUpstreamDiesDuringUpload: one MinIO is killed while the dump streams.
+func TestUpstreamDiesDuringUpload(t *testing.T) {
+	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
+	id, recip := harness.AgeKeygen(t, false)
+	dump := harness.RandomBytes(12, 200<<20)
+	path := filepath.Join(w.dir, "db1.sql")
+	os.WriteFile(path, dump, 0o600)
+	done := make(chan run)
+	go func() { done <- w.pgarchive(t, nil, "-r", recip, "archive", "--database", "db1", "--file", path) }()
+	// Kill minio-b once its data directory shows parts of the upload arriving.
+	deadline := time.Now().Add(60 * time.Second)
+	for dirSize(w.minios[1].DataDir) < 12<<20 {
+		if time.Now().After(deadline) {
+			t.Fatal("upload to minio-b never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.minios[1].Kill()
+	r := <-done
+	if r.exit == 0 || !strings.Contains(r.stderr, "minio-b") {
+		t.Fatalf("want a failure naming minio-b, got exit %d\n%s", r.exit, r.stderr)
+	}
+	w.minios[1].Start(t)
+	checkPartial(t, w, "db1/", dump, id, 1)
+}
+
+// checkPartial: every upstream but bad holds a complete copy; bad holds no
+// manifest (and so no archive that claims to be complete).
+func checkPartial(t *testing.T, w *world, prefix string, dump []byte, id string, bad int) {
+	t.Helper()
+	for i, up := range w.upstreams(t) {
+		data, mans := archivesIn(up.list(prefix))
+		if i == bad {
+			if len(mans) != 0 {
+				t.Fatalf("%s failed but has a manifest: %v", up.name, mans)
+			}
+			continue
+		}
+		if len(data) != 1 || len(mans) != 1 {
+			t.Fatalf("%s: want one complete archive, got %v", up.name, up.list(prefix))
+		}
+		if got := harness.AgeDecrypt(t, up.read(data[0]), "-i", id); len(got) != len(dump) || sha256Hex(got) != sha256Hex(dump) {
+			t.Fatalf("%s: copy does not decrypt to the dump", up.name)
+		}
+	}
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// TestBadInput: every local mistake is reported clearly, with a non-zero
+// exit, before anything is uploaded.
+func TestBadInput(t *testing.T) {
+	w := newWorld(t, nil)
+	_, recip := harness.AgeKeygen(t, false)
+	d := w.dir
+	dump := filepath.Join(d, "db1.sql.gz")
+	os.WriteFile(dump, []byte("\x1f\x8bnot really gzip but not empty"), 0o600)
+	empty := filepath.Join(d, "empty.sql.gz")
+	os.WriteFile(empty, nil, 0o600)
+	garbageID := filepath.Join(d, "garbage-identity")
+	os.WriteFile(garbageID, []byte("this is not a key\n"), 0o600)
+	dirAsKey := filepath.Join(d, "key-is-a-directory")
+	os.Mkdir(dirAsKey, 0o700)
+	badConf := filepath.Join(d, "bad-rclone.conf")
+	os.WriteFile(badConf, []byte("[archive-target-database]\ntype = union\nupstreams /tmp/x\n"), 0o600)
+	orphanConf := filepath.Join(d, "orphan-rclone.conf")
+	os.WriteFile(orphanConf, []byte("type = union\n[x]\ntype = local\n"), 0o600)
+
+	cases := []struct {
+		name string
+		args []string
+		want []string // all must appear in stderr
+	}{
+		{"no key", []string{"archive", "--database", "db1", "--file", dump}, []string{"no encryption key", "plaintext"}},
+		{"wrong key file", []string{"--identity-file", garbageID, "archive", "--database", "db1", "--file", dump}, []string{garbageID}},
+		{"unreadable key file", []string{"--recipients-file", dirAsKey, "archive", "--database", "db1", "--file", dump}, []string{dirAsKey}},
+		{"missing key file", []string{"--passphrase-file", filepath.Join(d, "nope"), "archive", "--database", "db1", "--file", dump}, []string{filepath.Join(d, "nope")}},
+		{"missing dump", []string{"-r", recip, "archive", "--database", "db1", "--file", filepath.Join(d, "gone.sql.gz")}, []string{"gone.sql.gz", "no such file"}},
+		{"empty dump", []string{"-r", recip, "archive", "--database", "db1", "--file", empty}, []string{empty, "empty"}},
+		{"empty stdin", []string{"-r", recip, "archive", "--database", "db1", "--file", "-"}, []string{"stdin", "empty"}},
+		{"unknown remote", []string{"-r", recip, "--remote", "nosuch:", "archive", "--database", "db1", "--file", dump}, []string{"nosuch:", "not defined", w.conf}},
+		{"bad database", []string{"-r", recip, "archive", "--database", "../etc", "--file", dump}, []string{"database name"}},
+		{"default dump path", []string{"-r", recip, "--dump-dir", d, "--dump-compression", "zstd", "archive", "--database", "db1"}, []string{filepath.Join(d, "db1.sql.zstd")}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			stdin := []byte(nil)
+			if c.name == "empty stdin" {
+				stdin = []byte{}
+			}
+			r := w.pgarchive(t, stdin, c.args...)
+			checkFailure(t, r, c.want)
+			w.checkNothingStored(t, "")
+		})
+	}
+	for name, conf := range map[string]string{"syntax error": badConf, "setting outside a section": orphanConf} {
+		t.Run(name, func(t *testing.T) {
+			r := runBin(t, w.bin, nil, "--rclone-config", conf, "--log-target", "stderr", "-r", recip, "archive", "--database", "db1", "--file", dump)
+			checkFailure(t, r, []string{conf, "line"})
+			w.checkNothingStored(t, "")
+		})
+	}
+}
+
+func checkFailure(t *testing.T, r run, want []string) {
+	t.Helper()
+	if r.exit == 0 {
+		t.Fatalf("exit 0, want failure\n%s", r.stderr)
+	}
+	for _, s := range want {
+		if !strings.Contains(r.stderr, s) {
+			t.Fatalf("stderr does not mention %q:\n%s", s, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
+		t.Fatalf("crashed:\n%s", r.stderr)
+	}
+}

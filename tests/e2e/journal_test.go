@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pgarchive/pgarchive/tests/harness"
+)
+
+// TestJournald runs archive the way systemd runs ExecStartPost (stderr is a
+// journal stream, JOURNAL_STREAM set, --log-target left at auto) against a
+// real standalone journald, with one upstream that cannot be reached.
+func TestJournald(t *testing.T) {
+	harness.NeedRoot(t)
+	harness.Need(t, "age", "journalctl")
+	bin := harness.BuildBinary(t, "./cmd/pgarchive")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	conf := harness.WriteRcloneConf(t, dir,
+		"[dead]\ntype = s3\nprovider = Minio\nendpoint = http://127.0.0.1:"+strconv.Itoa(harness.FreePort(t))+"\naccess_key_id = x\nsecret_access_key = y\nlow_level_retries = 1\n",
+		harness.UnionSection(harness.UnionName, good, "dead:bucket"))
+	idPath, _ := harness.AgeKeygen(t, false)
+	secret := strings.TrimSpace(lastLine(mustRead(t, idPath)))
+	dump := filepath.Join(dir, "db1.sql.gz")
+	os.WriteFile(dump, harness.RandomBytes(3, 100_000), 0o600)
+
+	j := harness.StartJournald(t)
+	exit := j.RunAsService(t, []string{"RCLONE_CONFIG=" + conf}, "postgresqlBackup-db1", bin,
+		"--identity-file", idPath, "archive", "--database", "db1", "--file", dump)
+	if exit == 0 {
+		t.Fatal("a run with an unreachable upstream must fail")
+	}
+	entries := j.Entries(t, "PGARCHIVE_DATABASE=db1")
+	if len(entries) < 3 {
+		t.Fatalf("want per-upstream lines and a summary in the journal, got %d entries: %v", len(entries), entries)
+	}
+	var stored, failed, summary bool
+	for _, e := range entries {
+		if strings.Contains(e["MESSAGE"], secret) {
+			t.Fatalf("the journal holds the identity: %v", e)
+		}
+		if e["SYSLOG_IDENTIFIER"] != "pgarchive" || e["PGARCHIVE_ARCHIVE"] == "" {
+			t.Fatalf("entry lacks identifier or archive field: %v", e)
+		}
+		switch {
+		case e["PGARCHIVE_UPSTREAM"] == good && e["PRIORITY"] == "6":
+			stored = e["PGARCHIVE_BYTES"] != "" && len(e["PGARCHIVE_SHA256"]) == 64 && strings.Contains(e["MESSAGE"], "stored")
+		case e["PGARCHIVE_UPSTREAM"] == "dead:bucket" && e["PRIORITY"] == "3":
+			failed = strings.Contains(e["MESSAGE"], "dead:bucket")
+		case e["PGARCHIVE_UPSTREAM"] == "" && e["PRIORITY"] == "3":
+			summary = strings.Contains(e["MESSAGE"], "1 of 2 upstreams")
+		}
+	}
+	if !stored || !failed || !summary {
+		t.Fatalf("stored=%v failed=%v summary=%v in:\n%v", stored, failed, summary, entries)
+	}
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}

@@ -1,0 +1,58 @@
+# Evaluates the flake's outputs and its NixOS module with the real
+# lib.evalModules of nixpkgs' lib, stubbing only nixpkgs' packages and the
+# NixOS options the module touches. `cases` is a JSON list of modules setting
+# services.*; like NixOS' toplevel, a failed assertion aborts evaluation with
+# "Failed assertions:" and the messages.
+{ libDir, cases ? "[]" }:
+
+let
+  lib = import (/. + libDir);
+  system = "x86_64-linux";
+  nixpkgs = {
+    inherit lib;
+    legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (system: import ./pkgs.nix { inherit lib system; });
+  };
+  pkgs = nixpkgs.legacyPackages.${system};
+
+  flake = import ../../../flake.nix;
+  # What Nix passes as `self`: the outputs plus the source's git metadata.
+  self = flake.outputs { inherit self nixpkgs; } // {
+    lastModifiedDate = "20260102030405";
+    shortRev = "0123abc";
+  };
+
+  eval = case: (lib.evalModules {
+    modules = [ ./nixos.nix ./postgresql-backup.nix self.nixosModules.default case { _module.args.pkgs = pkgs; } ];
+  }).config;
+
+  checked = config:
+    let failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+    in if failed == [ ] then config
+       else throw "\nFailed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}";
+
+  summary = config: {
+    units = lib.mapAttrs (_: s: { inherit (s) wants after requires serviceConfig; }) config.systemd.services;
+    packagePath = "${config.services.pgarchive.package}";
+    configPath = "${config.services.pgarchive.configFile}";
+    configJSON = config.services.pgarchive.configFile.env.json;
+    configBuild = config.services.pgarchive.configFile.buildCommand;
+    wrappers = map (p: { inherit (p) name text; }) config.environment.systemPackages;
+  };
+
+  names = lib.mapAttrs (_: v: if builtins.isAttrs v then lib.mapAttrs (_: builtins.attrNames) v else null);
+in
+{
+  flake = {
+    inputs = flake.inputs;
+    outputs = lib.mapAttrs (_: v: builtins.attrNames v) (removeAttrs self [ "lastModifiedDate" "shortRev" ]);
+    perSystem = names { inherit (self) packages checks devShells; };
+    package = {
+      inherit (self.packages.${system}.default) name goArgs;
+      path = self.packages.${system}.default.outPath;
+      pgarchivePath = self.packages.${system}.pgarchive.outPath;
+    };
+    overlay = (self.overlays.default pkgs pkgs).pgarchive.name;
+    moduleIsFunction = builtins.isFunction self.nixosModules.default && builtins.isFunction self.nixosModules.pgarchive;
+  };
+  cases = map (case: summary (checked (eval case))) (builtins.fromJSON cases);
+}
