@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 shared=${SHARED:-$repo/../shared}
 size_mib=${1:-1024}
-export GOBIN="${GOBIN:-$(go env GOPATH)/bin}" PATH="$GOBIN:$PATH"
+export GOBIN="${GOBIN:-$(go env GOPATH)/bin}"
+export PATH="$GOBIN:$PATH"
 command -v rclone >/dev/null || go install github.com/rclone/rclone@v1.75.0
 command -v age >/dev/null || go install filippo.io/age/cmd/...@v1.3.2
 command -v gpg >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq; apt-get install -y -qq gnupg time >/dev/null; }
