@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/pgarchive/pgarchive/internal/logging"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=1.2.3".
@@ -19,24 +21,37 @@ var version = "dev"
 const exitUsage = 2
 
 func main() {
-	app := newApp()
-	if err := app.Run(os.Args); err != nil {
-		code := 1
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			code = ec.ExitCode()
-		}
+	err := newApp().Run(os.Args)
+	if err != nil {
 		if logger != nil {
 			logger.Error(err.Error())
 		} else {
 			fmt.Fprintf(os.Stderr, "pgarchive: error: %v\n", err)
 		}
-		os.Exit(code)
 	}
+	if logHandler != nil {
+		logHandler.Flush()
+	}
+	os.Exit(exitCode(err))
 }
 
-// logger is set up by the Before hook once the log target is known.
-var logger *slog.Logger
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// logger and logHandler are set up by the Before hook once the log target
+// is known.
+var (
+	logger     *slog.Logger
+	logHandler *logging.Handler
+)
 
 func newApp() *cli.App {
 	return &cli.App{

@@ -113,6 +113,7 @@ func setupLogging(c *cli.Context) error {
 		ci.LogLevel = fs.LogLevelDebug
 	}
 	h := logging.New(t, level, os.Stderr)
+	logHandler = h
 	logger = slog.New(h)
 	fs.SetLogger(h)
 	return nil

@@ -90,6 +90,10 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	name, live = freeName(ctx, name, job.Prefix, live, outcome)
 	res.Name, res.Key = name, name.Key(job.Prefix)
 	log = log.With("archive", res.Key)
+	// Said early on purpose: journald learns this process's unit from its
+	// first entry and keeps it for later ones (see internal/logging).
+	log.Info(fmt.Sprintf("%s: archiving %s (%s) as %s to %d upstreams", job.Database, job.Source.Label,
+		sizeLabel(job.Source.Size), res.Key, len(live)))
 	if len(live) == 0 {
 		report(log, res, job)
 		return res, fmt.Errorf("%s: no upstream could be reached; nothing was uploaded", job.Database)
@@ -324,4 +328,11 @@ func stream(ctx context.Context, job Job, key string, created time.Time, live []
 		s.cipher[t] = h.Hex()
 	}
 	return s, enc.Size(n), nil
+}
+
+func sizeLabel(n int64) string {
+	if n < 0 {
+		return "size unknown"
+	}
+	return HumanBytes(n)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
@@ -59,12 +60,23 @@ type Handler struct {
 	attrs  []slog.Attr
 	mu     *sync.Mutex
 	out    io.Writer
+	native *nativeSender
 	send   func(msg string, p journal.Priority, vars map[string]string) error
 }
 
 // New returns a handler for target that drops records below level.
 func New(target Target, level slog.Leveler, stderr io.Writer) *Handler {
-	return &Handler{target: target, level: level, mu: &sync.Mutex{}, out: stderr, send: journal.Send}
+	ns := &nativeSender{}
+	return &Handler{target: target, level: level, mu: &sync.Mutex{}, out: stderr, native: ns, send: ns.send}
+}
+
+// Flush waits (briefly, bounded) until journald has taken every entry, so
+// that it can still attribute them to this process's unit; call it before
+// exiting. It does nothing on stderr.
+func (h *Handler) Flush() {
+	if h.target == Journal {
+		h.native.Drain(2 * time.Second)
+	}
 }
 
 func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }

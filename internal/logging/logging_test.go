@@ -74,3 +74,13 @@ func TestChoose(t *testing.T) {
 		t.Error("auto without systemd must be stderr")
 	}
 }
+
+func TestAppendField(t *testing.T) {
+	var b bytes.Buffer
+	appendField(&b, "MESSAGE", "one line")
+	appendField(&b, "PGARCHIVE_X", "two\nlines")
+	want := "MESSAGE=one line\nPGARCHIVE_X\n\x09\x00\x00\x00\x00\x00\x00\x00two\nlines\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

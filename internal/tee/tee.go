@@ -26,9 +26,9 @@ type Options struct {
 	Depth     int
 }
 
-// DefaultOptions keep 8 MiB in flight: enough slack for a 3 ms SHA-256
+// DefaultOptions keep 4 MiB in flight per stage: enough slack for a 3 ms SHA-256
 // block to overlap with encryption and writes, small next to upload buffers.
-var DefaultOptions = Options{BlockSize: 1 << 20, Depth: 8}
+var DefaultOptions = Options{BlockSize: 1 << 20, Depth: 4}
 
 // ErrAllOptionalFailed is returned when every optional sink has failed.
 var ErrAllOptionalFailed = errors.New("every destination failed")

@@ -141,11 +141,7 @@ func (w *world) expectFailure(t *testing.T, b *bootResult, prefix string) {
 		t.Errorf("no journal entry from %s: %v", failedUnit, e)
 	}
 	bad := harness.MinIORemoteName(1) + ":" + w.minio[1].Bucket
-	// Matched by identifier, not _SYSTEMD_UNIT: journald 252 attributes a
-	// native datagram to a unit by reading the sender's /proc cgroup, which
-	// fails when pgarchive has already exited (seen once under load here).
-	// The success path above still asserts _SYSTEMD_UNIT.
-	logged := b.entries(t, "SYSLOG_IDENTIFIER=pgarchive", "PGARCHIVE_DATABASE=db1")
+	logged := b.entries(t, "_SYSTEMD_UNIT="+b.unit+".service", "PGARCHIVE_DATABASE=db1")
 	named := false
 	for _, e := range logged {
 		if e["PGARCHIVE_UPSTREAM"] == bad && e["PRIORITY"] <= "3" {
