@@ -18,7 +18,7 @@ buildGo125Module {
 
   # Recompute with nix/update-vendor-hash.sh whenever go.mod or go.sum change;
   # tests/nix fails while this is stale.
-  vendorHash = "sha256-tihkkfMngKuFDRZjhBO6dBZOEW1nXrHXf3/BHBIUx6k=";
+  vendorHash = "sha256-bUygSWgKbHD8sp2ZEgMPlO/bVx1X2iMNgc3nkkJBJWg=";
 
   subPackages = [ "cmd/pgarchive" ];
 
