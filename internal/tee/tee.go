@@ -26,9 +26,10 @@ type Options struct {
 	Depth     int
 }
 
-// DefaultOptions keep 4 MiB in flight per stage: enough slack for a 3 ms SHA-256
-// block to overlap with encryption and writes, small next to upload buffers.
-var DefaultOptions = Options{BlockSize: 1 << 20, Depth: 4}
+// DefaultOptions keep 1 MiB in flight per stage: enough slack for SHA-256
+// to overlap with encryption and writes, and a small live heap (Go lets the
+// heap grow to twice the live size, so every buffered MiB costs about two).
+var DefaultOptions = Options{BlockSize: 256 << 10, Depth: 4}
 
 // ErrAllOptionalFailed is returned when every optional sink has failed.
 var ErrAllOptionalFailed = errors.New("every destination failed")
