@@ -1,0 +1,65 @@
+package remote
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestStreamChunk(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		total      int64
+		parts      int
+		configured int64
+		want       int64
+	}{
+		{1 << 40, 10000, 5 * mib, 105 * mib}, // 1 TiB at S3's limit
+		{64 * mib, 3, 5 * mib, 22 * mib},     // the e2e test's setting
+		{10 * mib, 3, 5 * mib, 0},            // configured chunks suffice
+		{0, 10000, 5 * mib, 0},
+		{1 << 40, 0, 5 * mib, 0},
+	} {
+		if got := StreamChunk(c.total, c.parts, c.configured); got != c.want {
+			t.Errorf("StreamChunk(%d, %d, %d) = %d MiB, want %d MiB", c.total, c.parts, c.configured, got/mib, c.want/mib)
+		}
+		if got := StreamChunk(c.total, c.parts, c.configured); got > 0 && got*int64(c.parts) < c.total {
+			t.Errorf("chunk %d x %d parts does not reach %d", got, c.parts, c.total)
+		}
+	}
+}
+
+func TestCheckSyntax(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		conf string
+		line string // "" means valid
+	}{
+		"valid":          {"# comment\n[a]\ntype = local\n; other\n\n[b]\ntype=s3\n", ""},
+		"no equals":      {"[a]\ntype = union\nupstreams /x\n", "line 3"},
+		"orphan setting": {"type = local\n[a]\n", "line 1"},
+		"bad header":     {"[a\ntype = local\n", "line 1"},
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(c.conf), 0o600)
+		err := checkSyntax(p)
+		if (err == nil) != (c.line == "") || (err != nil && !strings.Contains(err.Error(), c.line)) {
+			t.Errorf("%s: checkSyntax = %v, want %q", name, err, c.line)
+		}
+	}
+}
+
+func TestStripMode(t *testing.T) {
+	for in, want := range map[string]struct {
+		name     string
+		writable bool
+	}{
+		"s3:bucket": {"s3:bucket", true}, "s3:bucket:ro": {"s3:bucket", false},
+		"/srv/x:nc": {"/srv/x", false}, "b2:x:writeback": {"b2:x", true},
+	} {
+		if n, w := stripMode(in); n != want.name || w != want.writable {
+			t.Errorf("stripMode(%q) = %q, %v", in, n, w)
+		}
+	}
+}
