@@ -210,10 +210,10 @@ func (h rcloneHash) Hex() string { return h.Sums()[h.t] }
 
 // cipherHashers returns SHA-256 (for the manifest) plus each hash an
 // upstream will be verified with, one hasher per type so they run in parallel.
-func cipherHashers(live []*remote.Upstream) (map[rhash.Type]hasher, error) {
+func cipherHashers(live []*remote.Upstream, size int64) (map[rhash.Type]hasher, error) {
 	hs := map[rhash.Type]hasher{rhash.SHA256: stdHash{sha256.New()}}
 	for _, u := range live {
-		t := remote.VerifyHash(u)
+		t := remote.VerifyHash(u, size)
 		if t == rhash.None || hs[t] != nil {
 			continue
 		}
@@ -287,7 +287,7 @@ func stream(ctx context.Context, job Job, key string, created time.Time, live []
 	if err != nil {
 		return nil, 0, err
 	}
-	hs, err := cipherHashers(live)
+	hs, err := cipherHashers(live, enc.Size(job.Source.Size))
 	if err != nil {
 		return nil, 0, err
 	}

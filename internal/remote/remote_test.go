@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "github.com/rclone/rclone/backend/local"
+	_ "github.com/rclone/rclone/backend/s3"
 )
 
 func TestStreamChunk(t *testing.T) {
@@ -60,6 +63,24 @@ func TestStripMode(t *testing.T) {
 	} {
 		if n, w := stripMode(in); n != want.name || w != want.writable {
 			t.Errorf("stripMode(%q) = %q, %v", in, n, w)
+		}
+	}
+}
+
+func TestMultipartS3(t *testing.T) {
+	for _, c := range []struct {
+		root string
+		size int64
+		want bool
+	}{
+		{":s3:bucket", 10 << 20, false},                  // below the 200 MiB default
+		{":s3:bucket", 300 << 20, true},                  // above it
+		{":s3:bucket", -1, true},                         // a stream is always multipart
+		{":s3,upload_cutoff=5Mi:bucket", 10 << 20, true}, // configured cutoff
+		{"/srv/backup", 300 << 20, false},                // not S3
+	} {
+		if got := multipartS3(&Upstream{Root: c.root}, c.size); got != c.want {
+			t.Errorf("multipartS3(%s, %d) = %v, want %v", c.root, c.size, got, c.want)
 		}
 	}
 }

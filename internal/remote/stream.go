@@ -56,3 +56,23 @@ func streamRoot(root string, total int64) string {
 	}
 	return strings.TrimSuffix(name, ":") + ",chunk_size=" + fs.SizeSuffix(chunk).String() + ":" + rest
 }
+
+// s3UploadCutoff is rclone's default size from which S3 uploads are multipart.
+const s3UploadCutoff = 200 << 20
+
+// multipartS3 tells whether rclone will upload size bytes to an S3 upstream
+// in parts: always for a stream, else from upload_cutoff.
+func multipartS3(u *Upstream, size int64) bool {
+	info, _, _, m, err := fs.ConfigFs(u.Root)
+	if err != nil || info.Name != "s3" {
+		return false
+	}
+	if size < 0 {
+		return true
+	}
+	cutoff := fs.SizeSuffix(s3UploadCutoff)
+	if v, ok := m.Get("upload_cutoff"); ok {
+		_ = cutoff.Set(v)
+	}
+	return size >= int64(cutoff)
+}
