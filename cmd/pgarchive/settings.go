@@ -25,6 +25,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "passphrase-file", EnvVars: []string{"PGARCHIVE_PASSPHRASE_FILE"}, Usage: "encrypt with the passphrase on the first line of `FILE` (age scrypt; cannot be combined with recipients)", TakesFile: true},
 		&cli.StringFlag{Name: "dump-dir", EnvVars: []string{"PGARCHIVE_DUMP_DIR"}, Value: "/var/backup/postgresql", Usage: "where postgresqlBackup writes dumps (services.postgresqlBackup.location); used when archive has no --file"},
 		&cli.StringFlag{Name: "dump-compression", EnvVars: []string{"PGARCHIVE_DUMP_COMPRESSION"}, Value: "gzip", Usage: "postgresqlBackup's compression: gzip (<db>.sql.gz), zstd (<db>.sql.zstd) or none (<db>.sql)"},
+		&cli.StringFlag{Name: "pg-bin", EnvVars: []string{"PGARCHIVE_PG_BIN"}, Usage: "`DIR` holding PostgreSQL's psql, initdb and pg_ctl, used by restore --into and drill; default: PATH, then the newest /usr/lib/postgresql/*/bin", TakesFile: true},
 		&cli.StringFlag{Name: "log-target", EnvVars: []string{"PGARCHIVE_LOG_TARGET"}, Value: "auto", Usage: "auto (journald when run by systemd, else stderr), journal or stderr"},
 		&cli.IntFlag{Name: "low-level-retries", EnvVars: []string{"PGARCHIVE_LOW_LEVEL_RETRIES"}, Value: 3, Usage: "how often rclone retries a failing request; S3 retries it again inside its SDK, so a dead upstream costs about N x N attempts with backoff while the others wait (rclone's own default of 10 means minutes)"},
 		&cli.BoolFlag{Name: "verbose", Usage: "also log debug details, including rclone's"},
@@ -40,6 +41,7 @@ type Settings struct {
 	DumpDir         string
 	DumpCompression string
 	LogTarget       string
+	PgBin           string
 }
 
 // settings applies flag > environment > config file > default. urfave's
@@ -65,6 +67,7 @@ func settings(c *cli.Context) (*Settings, error) {
 		DumpDir:         pick("dump-dir", file.DumpDir),
 		DumpCompression: pick("dump-compression", file.DumpCompression),
 		LogTarget:       pick("log-target", file.LogTarget),
+		PgBin:           pick("pg-bin", file.PgBin),
 		Keys: keys.Sources{
 			Recipients:     file.Recipients,
 			RecipientsFile: pick("recipients-file", file.RecipientsFile),

@@ -32,6 +32,7 @@ type File struct {
 	DumpDir         string   `json:"dump-dir,omitempty"`
 	DumpCompression string   `json:"dump-compression,omitempty"`
 	LogTarget       string   `json:"log-target,omitempty"`
+	PgBin           string   `json:"pg-bin,omitempty"`
 }
 
 // Load reads and validates a settings file; errors name the file.
@@ -103,6 +104,7 @@ func (c *File) Validate() error {
 	for name, p := range map[string]string{
 		"rclone-config": c.RcloneConfig, "recipients-file": c.RecipientsFile,
 		"identity-file": c.IdentityFile, "passphrase-file": c.PassphraseFile, "dump-dir": c.DumpDir,
+		"pg-bin": c.PgBin,
 	} {
 		if strings.ContainsRune(p, 0) {
 			return fmt.Errorf("%s contains a NUL byte", name)

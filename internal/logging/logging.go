@@ -70,6 +70,9 @@ func New(target Target, level slog.Leveler, stderr io.Writer) *Handler {
 	return &Handler{target: target, level: level, mu: &sync.Mutex{}, out: stderr, native: ns, send: ns.send}
 }
 
+// Target says where this handler writes.
+func (h *Handler) Target() Target { return h.target }
+
 // Flush waits (briefly, bounded) until journald has taken every entry, so
 // that it can still attribute them to this process's unit; call it before
 // exiting. It does nothing on stderr.

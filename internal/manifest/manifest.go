@@ -43,10 +43,14 @@ type Dump struct {
 	Source      string `json:"source"`      // "file" or "stdin"
 }
 
-// Blob is the stored age file.
+// Blob is the stored age file. MD5 and CRC32 are present when archive
+// computed them to verify an upstream (S3 single-part uploads, local folders):
+// they let verify check such upstreams' own hashes without downloading.
 type Blob struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	MD5    string `json:"md5,omitempty"`
+	CRC32  string `json:"crc32,omitempty"`
 }
 
 // Key says what can decrypt the archive, never how: no secret, no passphrase.
@@ -145,6 +149,12 @@ func (m *Manifest) Validate() error {
 	if err := checkSHA256(m.Ciphertext.SHA256); err != nil {
 		return fmt.Errorf("manifest: ciphertext sha256: %w", err)
 	}
+	if err := checkHex(m.Ciphertext.MD5, 16); err != nil {
+		return fmt.Errorf("manifest: ciphertext md5: %w", err)
+	}
+	if err := checkHex(m.Ciphertext.CRC32, 4); err != nil {
+		return fmt.Errorf("manifest: ciphertext crc32: %w", err)
+	}
 	if len(m.Key.Recipients) == 0 {
 		return errors.New("manifest: no recipients")
 	}
@@ -158,6 +168,18 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Pgarchive.Version == "" {
 		return errors.New("manifest: pgarchive version is empty")
+	}
+	return nil
+}
+
+// checkHex accepts an absent optional digest or n bytes in lower-case hex.
+func checkHex(s string, n int) error {
+	if s == "" {
+		return nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != n || hex.EncodeToString(b) != s {
+		return fmt.Errorf("%q is not %d lower-case hex digits", s, 2*n)
 	}
 	return nil
 }

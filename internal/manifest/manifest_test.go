@@ -14,7 +14,7 @@ func sample() *Manifest {
 		Archive:    "db1_20261121T142407Z.sql.gz.age",
 		Created:    time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
 		Dump:       Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
-		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32)},
+		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32), MD5: strings.Repeat("ef", 16), CRC32: "0a1b2c3d"},
 		Key: Key{Recipients: []Recipient{
 			{Kind: "x25519", Fingerprint: "sha256:0123456789abcdef0123456789abcdef"},
 			{Kind: "ssh-ed25519", Fingerprint: "SHA256:abc"},
@@ -49,6 +49,8 @@ func TestValidateRejects(t *testing.T) {
 		"cipher small":  func(m *Manifest) { m.Ciphertext.Size = m.Dump.Size },
 		"bad sha":       func(m *Manifest) { m.Dump.SHA256 = strings.Repeat("AB", 32) },
 		"short sha":     func(m *Manifest) { m.Ciphertext.SHA256 = "abcd" },
+		"bad md5":       func(m *Manifest) { m.Ciphertext.MD5 = strings.Repeat("ef", 15) },
+		"upper crc32":   func(m *Manifest) { m.Ciphertext.CRC32 = "0A1B2C3D" },
 		"no recipients": func(m *Manifest) { m.Key.Recipients = nil },
 		"scrypt fp":     func(m *Manifest) { m.Key.Recipients = []Recipient{{Kind: "scrypt", Fingerprint: "x"}} },
 		"no version":    func(m *Manifest) { m.Pgarchive.Version = "" },

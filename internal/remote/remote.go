@@ -85,9 +85,12 @@ type Options struct {
 	// StreamTotal, when positive, is the largest object that must fit in an
 	// upload of unknown size; chunked backends get chunks big enough for it.
 	StreamTotal int64
+	// Read opens every member of a union, including read-only (:ro) and
+	// no-create (:nc) ones: they can't take new archives but may hold old ones.
+	Read bool
 }
 
-// Resolve opens every writable upstream of remote. Upstreams that fail to
+// Resolve opens every writable upstream of remote (every upstream with opt.Read). Upstreams that fail to
 // open are returned with Err set, so the caller can report them and carry on
 // with the rest; an error is returned only when the remote itself is unusable.
 func Resolve(ctx context.Context, remote string, opt Options) ([]*Upstream, error) {
@@ -112,13 +115,16 @@ func Resolve(ctx context.Context, remote string, opt Options) ([]*Upstream, erro
 	var ups []*Upstream
 	for _, member := range list {
 		member, writable := stripMode(member)
-		if !writable {
+		if !writable && !opt.Read {
 			continue
 		}
 		root := fspath.JoinRootPath(member, rpath)
 		u := &Upstream{Name: member, Root: root}
 		u.Fs, u.Err = open(ctx, streamRoot(root, opt.StreamTotal))
 		ups = append(ups, u)
+	}
+	if len(ups) == 0 && opt.Read {
+		return nil, fmt.Errorf("union %q has no upstreams", remote)
 	}
 	if len(ups) == 0 {
 		return nil, fmt.Errorf("union %q has no writable upstreams (all are :ro or :nc)", remote)

@@ -1,0 +1,75 @@
+package catalog
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/pgarchive/pgarchive/internal/manifest"
+)
+
+func TestAssembleStatesAndOrder(t *testing.T) {
+	const old, mid, new = "p/db1/db1_20260101T000000Z.sql.gz.age", "p/db1/db1_20260101T000000Z-1.sql.gz.age", "p/db2/db2_20260102T000000Z.sql.age"
+	ms := ".manifest.json"
+	listings := [][]Object{
+		{{old, 100}, {old + ms, 1}, {mid, 100}, {mid + ms, 1}, {new, 50}, {new + ms, 1},
+			{"p/db1/notes.txt", 3}, {"p/db2/db1_20260101T000000Z.sql.age", 9}, {"other/db1/db1_20260101T000000Z.sql.age", 9}},
+		{{old, 99}, {old + ms, 1}, {mid, 100}, {new + ms, 1}},
+		nil,
+	}
+	c := Assemble("p", []string{"a", "b", "c"}, listings, []error{nil, nil, errors.New("down")})
+	if c.Strays != 3 {
+		t.Errorf("strays = %d, want 3 (foreign file, archive in the wrong folder, outside the prefix)", c.Strays)
+	}
+	if len(c.Archives) != 3 || c.Archives[0].Key != new || c.Archives[1].Key != mid || c.Archives[2].Key != old {
+		t.Fatalf("order: %v", keys(c))
+	}
+	for _, a := range c.Archives {
+		a.Manifest = &manifest.Manifest{Ciphertext: manifest.Blob{Size: a.Copies[0].DataSize}}
+	}
+	want := map[string][]State{
+		new: {Complete, NoData, Unlisted},
+		mid: {Complete, Incomplete, Unlisted},
+		old: {Complete, WrongSize, Unlisted},
+	}
+	for _, a := range c.Archives {
+		for i, w := range want[a.Key] {
+			if got := a.State(i); got != w {
+				t.Errorf("%s on %d: %s, want %s", a.Key, i, got, w)
+			}
+		}
+	}
+	if got := c.Latest("db1"); got == nil || got.Key != mid {
+		t.Errorf("Latest(db1) = %v", got)
+	}
+	if c.Find("db1_20260101T000000Z.sql.gz.age") == nil || c.Find(old+ms) == nil || c.Find("nope") != nil {
+		t.Error("Find")
+	}
+	if dbs := c.Databases(); len(dbs) != 2 || dbs[0] != "db1" {
+		t.Errorf("Databases = %v", dbs)
+	}
+	c.Archives[0].Manifest = nil
+	if c.Archives[0].State(0) != BadManifest {
+		t.Error("no manifest read: want bad-manifest")
+	}
+}
+
+func TestLatestSkipsIncomplete(t *testing.T) {
+	c := Assemble("", []string{"a"}, [][]Object{{
+		{"db/db_20260101T000000Z.sql.age", 10}, {"db/db_20260101T000000Z.sql.age.manifest.json", 1},
+		{"db/db_20260102T000000Z.sql.age", 10},
+	}}, []error{nil})
+	for _, a := range c.Archives {
+		a.Manifest = &manifest.Manifest{Ciphertext: manifest.Blob{Size: 10}}
+	}
+	if got := c.Latest("db"); got == nil || got.Name.Created.Day() != 1 {
+		t.Errorf("Latest = %v, want the older complete archive", got)
+	}
+}
+
+func keys(c *Catalog) []string {
+	var out []string
+	for _, a := range c.Archives {
+		out = append(out, a.Key)
+	}
+	return out
+}
