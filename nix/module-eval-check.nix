@@ -13,7 +13,6 @@ let
       {
         boot.isContainer = true;
         system.stateVersion = "25.11";
-        services.postgresql.enable = true;
       }
       extra
     ];
@@ -21,7 +20,11 @@ let
 
   failedAssertions = sys: map (a: a.message) (lib.filter (a: !a.assertion) sys.config.assertions);
 
+  # postgresqlBackup dumps the local server; a verifier host has none.
+  dbHost = { services.postgresql.enable = true; };
+
   perDb = evalWith {
+    imports = [ dbHost ];
     services.postgresqlBackup = { enable = true; databases = [ "db1" "db2" ]; compression = "zstd"; };
     services.pgarchive = {
       enable = true;
@@ -32,6 +35,7 @@ let
   };
 
   all = evalWith {
+    imports = [ dbHost ];
     services.postgresqlBackup = { enable = true; compression = "none"; };
     services.pgarchive = {
       enable = true;
@@ -41,6 +45,7 @@ let
   };
 
   twoKeys = evalWith {
+    imports = [ dbHost ];
     services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
     services.pgarchive = {
       enable = true;
@@ -49,7 +54,50 @@ let
     };
   };
 
+  # Only the drill: no PostgreSQL server, no postgresqlBackup, no archive key.
+  verifier = evalWith {
+    services.pgarchive = {
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      prefix = "hosts/db1";
+      drill = {
+        enable = true;
+        identityFile = "/run/secrets/identity";
+        databases = [ "db1" ];
+        checks.db1 = [ { query = "select count(*) from t"; expect = ">= 1"; } ];
+      };
+    };
+  };
+
+  # Archive and drill on the database host; the drill uses the server's package.
+  both = evalWith {
+    imports = [ dbHost ];
+    services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
+    services.pgarchive = {
+      enable = true;
+      recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      drill = { enable = true; identityFile = "/run/secrets/identity"; maxAge = "192h"; };
+    };
+  };
+
+  drillNoKey = evalWith {
+    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; drill.enable = true; };
+  };
+
+  drillWrongKind = evalWith {
+    imports = [ dbHost ];
+    services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
+    services.pgarchive = {
+      enable = true;
+      recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      drill = { enable = true; passphraseFile = "${pkgs.writeText "oops" "secret"}"; };
+    };
+  };
+
   unitFile = sys: name: "${sys.config.systemd.units."${name}.service".unit}/${name}.service";
+  timerFile = sys: name: "${sys.config.systemd.units."${name}.timer".unit}/${name}.timer";
+  wrapperOf = sys: "${lib.findFirst (p: p.name or "" == "pgarchive") (throw "no pgarchive wrapper") sys.config.environment.systemPackages}/bin/pgarchive";
 
   expectFailures = sys: needles:
     let failed = lib.concatStringsSep "\n" (failedAssertions sys);
@@ -60,6 +108,12 @@ assert failedAssertions perDb == [ ];
 assert failedAssertions all == [ ];
 assert expectFailures twoKeys [ "exactly one key source" "inside the world-readable Nix store" ];
 assert !(perDb.config.systemd.services ? "postgresqlBackup-db2" && perDb.config.systemd.services."postgresqlBackup-db2".serviceConfig ? ExecStartPost);
+assert failedAssertions verifier == [ ];
+assert failedAssertions both == [ ];
+assert !(verifier.config.systemd.services ? postgresqlBackup || verifier.config.systemd.services ? "postgresqlBackup-db1");
+assert !(perDb.config.systemd.services ? pgarchive-drill);
+assert expectFailures drillNoKey [ "services.pgarchive.drill: no decryption key" ];
+assert expectFailures drillWrongKind [ "so the drill needs drill.identityFile" "services.pgarchive.drill.passphraseFile is /nix/store/" ];
 pkgs.runCommand "pgarchive-module-eval" { } ''
   set -eu
   db1=${unitFile perDb "postgresqlBackup-db1"}
@@ -77,5 +131,40 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   grep -Fx 'LoadCredential=identity:/run/secrets/identity' "$allUnit"
   grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$allUnit"
   grep -F '"identity-file":"$CREDENTIALS_DIRECTORY/identity"' ${all.config.services.pgarchive.configFile}
+
+  drill=${unitFile verifier "pgarchive-drill"}
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-read.json --pg-bin /nix/store/[^ ]+-postgresql-[0-9.]+/bin drill --database db1 --identity-file [$][{]CREDENTIALS_DIRECTORY[}]/identity --max-age 26h --checks-file /nix/store/[^ ]+-pgarchive-drill-checks.json$' "$drill"
+  grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$drill"
+  grep -Fx 'LoadCredential=identity:/run/secrets/identity' "$drill"
+  for d in DynamicUser=true ProtectSystem=strict PrivateTmp=true ProtectHome=true NoNewPrivileges=true PrivateDevices=true \
+      'CapabilityBoundingSet=' 'SystemCallFilter=@system-service' 'RestrictAddressFamilies=AF_UNIX' 'RestrictAddressFamilies=AF_INET6' Type=oneshot; do
+    grep -Fx "$d" "$drill"
+  done
+  grep -E '^(Wants|After)=.*network-online.target' "$drill"
+  if grep -E '^(User|MemoryDenyWriteExecute)=' "$drill"; then
+    echo "pgarchive-drill runs initdb, which needs a non-root user of its own and W^X off for JIT" >&2
+    exit 1
+  fi
+  grep -F '"db1":[{"expect":">= 1","query":"select count(*) from t"}]' ${verifier.config.services.pgarchive.drill.checksFile}
+  grep -F '"prefix":"hosts/db1"' ${verifier.config.services.pgarchive.drill.configFile}
+  if grep -F identity ${verifier.config.services.pgarchive.drill.configFile}; then
+    echo "the drill's settings file names a key" >&2
+    exit 1
+  fi
+  timer=${timerFile verifier "pgarchive-drill"}
+  grep -Fx 'OnCalendar=*-*-* 06:00:00' "$timer"
+  grep -Fx 'Persistent=true' "$timer"
+  grep -E '^RandomizedDelaySec=' "$timer"
+  wrapper=${wrapperOf verifier}
+  grep -F 'export PGARCHIVE_IDENTITY_FILE=/run/secrets/identity' "$wrapper"
+  grep -E 'PGARCHIVE_PG_BIN:-/nix/store/[^ ]+-postgresql-[0-9.]+/bin' "$wrapper"
+  grep -E -- '--config /nix/store/[^ ]+-pgarchive-read.json --rclone-config /run/secrets/rclone.conf "[$]@"$' "$wrapper"
+
+  bothDrill=${unitFile both "pgarchive-drill"}
+  grep -F -- '--pg-bin ${both.config.services.postgresql.package}/bin drill --identity-file' "$bothDrill"
+  grep -E -- '--max-age 192h$' "$bothDrill"
+  grep -E '^ExecStartPost=.* archive --database db1 ' ${unitFile both "postgresqlBackup-db1"}
+  grep -F 'PGARCHIVE_PG_BIN:-${both.config.services.postgresql.package}/bin' ${wrapperOf both}
+  grep -F 'PGARCHIVE_PG_BIN:-${perDb.config.services.postgresql.package}/bin' ${wrapperOf perDb}
   touch "$out"
 ''

@@ -1,17 +1,19 @@
 # NixOS VM test (flake check "vm"): PostgreSQL, two MinIO servers behind an
-# rclone union, keys generated in the VM (no sops). Needs a Nix host with KVM;
-# tests/nspawn mirrors it under real systemd where Nix is unavailable.
+# rclone union, keys generated in the VM (no sops); and a verifier host that
+# runs only services.pgarchive.drill against the same remote. Needs a Nix host
+# with KVM; tests/nspawn mirrors the archive half under real systemd where
+# Nix is unavailable.
 { pkgs, module }:
 
 let
   minioUser = "pgarchive-test";
   minioPassword = "pgarchive-test-secret";
 
-  rcloneConf = pkgs.writeText "rclone.conf" ''
+  rcloneConf = host: pkgs.writeText "rclone.conf" ''
     [minio-a]
     type = s3
     provider = Minio
-    endpoint = http://127.0.0.1:9000
+    endpoint = http://${host}:9000
     access_key_id = ${minioUser}
     secret_access_key = ${minioPassword}
     region = us-east-1
@@ -19,7 +21,7 @@ let
     [minio-b]
     type = s3
     provider = Minio
-    endpoint = http://127.0.0.1:9010
+    endpoint = http://${host}:9010
     access_key_id = ${minioUser}
     secret_access_key = ${minioPassword}
     region = us-east-1
@@ -42,7 +44,8 @@ let
     serviceConfig = {
       DynamicUser = true;
       StateDirectory = "minio-${toString port}";
-      ExecStart = "${pkgs.minio}/bin/minio server /var/lib/minio-${toString port} --address 127.0.0.1:${toString port} --console-address 127.0.0.1:${toString (port + 1)}";
+      # Reachable from the verifier node too.
+      ExecStart = "${pkgs.minio}/bin/minio server /var/lib/minio-${toString port} --address :${toString port} --console-address 127.0.0.1:${toString (port + 1)}";
     };
   };
 in
@@ -71,6 +74,27 @@ pkgs.testers.runNixOSTest {
 
     systemd.services.minio-a = minioService 9000;
     systemd.services.minio-b = minioService 9010;
+    networking.firewall.allowedTCPPorts = [ 9000 9010 ];
+  };
+
+  # A host that only checks the archives: no PostgreSQL server, no
+  # postgresqlBackup, no archive key; the drill brings its own PostgreSQL.
+  nodes.verifier = {
+    imports = [ module ];
+    virtualisation.memorySize = 1536;
+    services.pgarchive = {
+      rcloneConfigFile = "/run/keys/pgarchive/rclone.conf";
+      prefix = "vmtest";
+      drill = {
+        enable = true;
+        identityFile = "/run/keys/pgarchive/identity";
+        databases = [ "db1" ];
+        checks.db1 = [
+          { query = "select count(*) from t"; expect = ">= 1"; }
+          { query = "select v from t order by v limit 1"; expect = "pgarchive-marker"; }
+        ];
+      };
+    };
   };
 
   testScript = ''
@@ -91,7 +115,7 @@ pkgs.testers.runNixOSTest {
     machine.succeed(
         "install -d -m 0700 /run/keys/pgarchive",
         "age-keygen -o /run/keys/pgarchive/identity",
-        "install -m 0600 ${rcloneConf} /run/keys/pgarchive/rclone.conf",
+        "install -m 0600 ${rcloneConf "127.0.0.1"} /run/keys/pgarchive/rclone.conf",
         f"{rc} mkdir minio-a:pgarchive",
         f"{rc} mkdir minio-b:pgarchive",
     )
@@ -109,6 +133,33 @@ pkgs.testers.runNixOSTest {
 
     with subtest("root's wrapper runs with the same settings"):
         machine.succeed("sleep 1; pgarchive archive --database db1")
+
+    with subtest("the verifier's drill restores the newest archive and runs its checks"):
+        identity = machine.succeed("base64 -w0 /run/keys/pgarchive/identity").strip()
+        verifier.wait_for_unit("multi-user.target")
+        verifier.succeed(
+            "install -d -m 0700 /run/keys/pgarchive",
+            f"echo {identity} | base64 -d > /run/keys/pgarchive/identity",
+            "chmod 0600 /run/keys/pgarchive/identity",
+            "install -m 0600 ${rcloneConf "machine"} /run/keys/pgarchive/rclone.conf",
+        )
+        verifier.succeed("systemctl start pgarchive-drill.service")
+        # One summary entry per database, with journald fields.
+        verifier.succeed("journalctl PGARCHIVE_DATABASE=db1 PGARCHIVE_DRILL=passed | grep -q .")
+        # initdb refuses root: the unit runs as a transient user.
+        verifier.succeed("systemctl show -p DynamicUser pgarchive-drill.service | grep -qx DynamicUser=yes")
+
+    with subtest("root's wrapper on the verifier lists, verifies and restores"):
+        assert "db1_" in verifier.succeed("pgarchive list --database db1")
+        verifier.succeed("pgarchive verify --database db1 --latest --deep")
+        assert "pgarchive-marker" in verifier.succeed("pgarchive restore --database db1 --latest --output -")
+
+    with subtest("a failing check fails the drill"):
+        machine.succeed("sudo -u postgres psql -d db1 -c 'delete from t'")
+        machine.succeed("systemctl start postgresqlBackup-db1.service")
+        verifier.fail("systemctl start pgarchive-drill.service")
+        verifier.succeed("systemctl is-failed pgarchive-drill.service")
+        verifier.succeed("journalctl PGARCHIVE_DATABASE=db1 PGARCHIVE_DRILL=failed | grep -q .")
 
     with subtest("a failed upload fails the unit"):
         machine.succeed("systemctl stop minio-b.service")

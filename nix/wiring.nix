@@ -1,7 +1,8 @@
 # How services.pgarchive drives the helper, written with builtins only (no
 # nixpkgs lib) so that module.nix, the lib-free tests and the systemd-nspawn
 # test all render the very same settings file, credentials and ExecStartPost
-# line from one definition.
+# line from one definition; the drill's settings, credentials and ExecStart
+# come from here too.
 let
   # Secret-bearing options: each is handed to the unit with LoadCredential= and
   # named in the store-resident settings file only by its credential path.
@@ -40,17 +41,24 @@ rec {
   # The JSON settings (keys are the helper's long flag names). Secrets appear
   # only as $CREDENTIALS_DIRECTORY paths, which the helper expands at run time.
   settings = { cfg, backup }:
-    {
-      remote = cfg.remote;
+    readSettings { inherit (cfg) remote prefix rcloneConfigFile; }
+    // {
       dump-dir = toString backup.location;
       dump-compression = backup.compression;
     }
-    // optional (cfg.prefix != "") { inherit (cfg) prefix; }
     // optional (cfg.recipients != [ ]) { inherit (cfg) recipients; }
     // builtins.listToAttrs (map (s: {
       name = s.key;
       value = "$CREDENTIALS_DIRECTORY/${s.id}";
     }) (setSecrets cfg));
+
+  # What every subcommand needs to find the archives: the settings file of
+  # the drill unit, and root's wrapper on a host that only runs the drill.
+  # No key: the read side passes its decryption key on the command line.
+  readSettings = { remote, prefix, rcloneConfigFile }:
+    { inherit remote; }
+    // optional (prefix != "") { inherit prefix; }
+    // optional (rcloneConfigFile != null) { rclone-config = "$CREDENTIALS_DIRECTORY/rclone.conf"; };
 
   # LoadCredential= entries, ID:PATH.
   credentials = cfg: map (s: "${s.id}:${cfg.${s.option}}") (setSecrets cfg);
@@ -64,6 +72,42 @@ rec {
   unitName = backup: db: if backup.backupAll then "postgresqlBackup" else "postgresqlBackup-${db}";
 
   dumpPath = backup: db: "${toString backup.location}/${db}.sql${suffixes.${backup.compression}}";
+
+  # Root's wrapper on a host that only runs the drill: just the rclone.conf.
+  readRootFlags = rcloneConfigFile:
+    if rcloneConfigFile == null then [ ] else [ "--rclone-config" rcloneConfigFile ];
+
+  # The drill unit's secrets (services.pgarchive.drill.*), with the flag that
+  # names each one on the drill command line.
+  drillSecrets = [
+    { option = "rcloneConfigFile"; id = "rclone.conf"; }
+    { option = "identityFile"; id = "identity"; flag = "--identity-file"; }
+    { option = "passphraseFile"; id = "passphrase"; flag = "--passphrase-file"; }
+  ];
+
+  drillKeySources = drill: map (s: s.option) (builtins.filter (s: s ? flag && drill.${s.option} != null) drillSecrets);
+
+  drillCredentials = drill: map (s: "${s.id}:${drill.${s.option}}") (builtins.filter (s: drill.${s.option} != null) drillSecrets);
+
+  # ExecStart of pgarchive-drill. The key is named by its credential path,
+  # which systemd itself expands (${CREDENTIALS_DIRECTORY} is set for Exec
+  # lines of units with LoadCredential=), so the helper gets a plain path.
+  # pgBin is a global flag, like the settings file, so it goes first.
+  drillExecStart = { program, configFile, extraArgs, pgBin, drill, checksFile }:
+    let
+      key = builtins.filter (s: s ? flag && drill.${s.option} != null) drillSecrets;
+    in
+    builtins.concatStringsSep " " (
+      map escapeExecArg (
+        [ program "--config" configFile ] ++ extraArgs ++ [ "--pg-bin" pgBin "drill" ]
+        ++ builtins.concatMap (db: [ "--database" db ]) drill.databases
+      )
+      ++ builtins.concatMap (s: [ s.flag "\${CREDENTIALS_DIRECTORY}/${s.id}" ]) key
+      ++ map escapeExecArg (
+        [ "--max-age" drill.maxAge ]
+        ++ (if checksFile == null then [ ] else [ "--checks-file" checksFile ])
+      )
+    );
 
   # extraArgs sit before the subcommand because the helper's flags are global.
   execStartPost = { program, configFile, extraArgs, backup, db }:

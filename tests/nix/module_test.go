@@ -37,6 +37,7 @@ func nixpkgsLib(t *testing.T) string {
 }
 
 type unit struct {
+	Description   string         `json:"description"`
 	Wants         []string       `json:"wants"`
 	After         []string       `json:"after"`
 	ServiceConfig map[string]any `json:"serviceConfig"`
@@ -49,6 +50,21 @@ type evalCase struct {
 	ConfigJSON  string          `json:"configJSON"`
 	ConfigBuild string          `json:"configBuild"`
 	Wrappers    []struct{ Name, Text string }
+	Timers      map[string]timer `json:"timers"`
+	Drill       struct {
+		ConfigPath     string  `json:"configPath"`
+		ConfigJSON     string  `json:"configJSON"`
+		ConfigBuild    string  `json:"configBuild"`
+		ChecksPath     *string `json:"checksPath"`
+		ChecksJSON     *string `json:"checksJSON"`
+		PostgresqlPath string  `json:"postgresqlPath"`
+	} `json:"drill"`
+}
+
+type timer struct {
+	Description string         `json:"description"`
+	WantedBy    []string       `json:"wantedBy"`
+	TimerConfig map[string]any `json:"timerConfig"`
 }
 
 type evalResult struct {

@@ -22,7 +22,7 @@ let
   };
 
   eval = case: (lib.evalModules {
-    modules = [ ./nixos.nix ./postgresql-backup.nix self.nixosModules.default case { _module.args.pkgs = pkgs; } ];
+    modules = [ ./nixos.nix ./postgresql.nix ./postgresql-backup.nix self.nixosModules.default case { _module.args.pkgs = pkgs; } ];
   }).config;
 
   checked = config:
@@ -30,8 +30,17 @@ let
     in if failed == [ ] then config
        else throw "\nFailed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}";
 
-  summary = config: {
-    units = lib.mapAttrs (_: s: { inherit (s) wants after requires serviceConfig; }) config.systemd.services;
+  summary = config: let drill = config.services.pgarchive.drill; in {
+    units = lib.mapAttrs (_: s: { inherit (s) description wants after requires serviceConfig; }) config.systemd.services;
+    timers = lib.mapAttrs (_: t: { inherit (t) description wantedBy timerConfig; }) config.systemd.timers;
+    drill = {
+      configPath = "${drill.configFile}";
+      configJSON = drill.configFile.env.json;
+      configBuild = drill.configFile.buildCommand;
+      checksPath = if drill.checksFile == null then null else "${drill.checksFile}";
+      checksJSON = if drill.checksFile == null then null else drill.checksFile.text;
+      postgresqlPath = "${drill.postgresqlPackage}";
+    };
     packagePath = "${config.services.pgarchive.package}";
     configPath = "${config.services.pgarchive.configFile}";
     configJSON = config.services.pgarchive.configFile.env.json;

@@ -16,6 +16,7 @@ let
   service = types.submodule {
     options = {
       description = mkOption { type = types.str; default = ""; };
+      documentation = strList;
       script = mkOption { type = types.lines; default = ""; };
       startAt = mkOption { type = types.either types.str (types.listOf types.str); default = [ ]; };
       wants = strList;
@@ -25,6 +26,14 @@ let
       serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
     };
   };
+
+  timer = types.submodule {
+    options = {
+      description = mkOption { type = types.str; default = ""; };
+      wantedBy = strList;
+      timerConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+    };
+  };
 in
 {
   options = {
@@ -32,5 +41,6 @@ in
     warnings = mkOption { type = types.listOf types.str; default = [ ]; };
     environment.systemPackages = mkOption { type = types.listOf types.package; default = [ ]; };
     systemd.services = mkOption { type = types.attrsOf service; default = { }; };
+    systemd.timers = mkOption { type = types.attrsOf timer; default = { }; };
   };
 }

@@ -17,6 +17,10 @@ let
       buildPlatform.canExecute = _: true;
     };
     writeShellScriptBin = name: text: fakeDrv name { inherit text; };
+    writeText = name: text: fakeDrv name { inherit text; };
+    postgresql_16 = fakeDrv "postgresql-16.11" { };
+    postgresql_17 = fakeDrv "postgresql-17.7" { };
+    postgresql = self.postgresql_17;
     runCommand = name: env: buildCommand: fakeDrv name { inherit env buildCommand; };
     # src is left out: forcing it would copy the repository into a store.
     buildGo125Module = args: fakeDrv "${args.pname}-${args.version}" { goArgs = removeAttrs args [ "src" ]; };
