@@ -1,0 +1,200 @@
+// Package scratchpg runs a throwaway PostgreSQL cluster for restore drills:
+// private to the current user (a unix socket in a 0700 directory, no TCP),
+// tuned for loading rather than durability, and removed without a trace
+// by Stop.
+package scratchpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pgarchive/pgarchive/internal/pgbin"
+)
+
+// Options tune Start.
+type Options struct {
+	PgBin   string       // directory of initdb and pg_ctl, "" to search (see pgbin.Find)
+	TempDir string       // parent of the cluster's directory, "" for os.TempDir()
+	Log     *slog.Logger // nil: silent
+	// Settings are extra server settings (name -> value), after the defaults.
+	Settings map[string]string
+}
+
+// Cluster is a running scratch cluster.
+type Cluster struct {
+	dir   string
+	user  string
+	pgCtl string
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+const port = "5432" // only a socket in a private directory: no clash with anything
+
+// maxSocketPath is sun_path's size minus its terminating NUL on Linux.
+const maxSocketPath = 107
+
+// defaults favour loading speed: a scratch cluster is never worth an fsync.
+// A restore in one transaction holds a lock per table, index and sequence
+// until it commits; the default of 64 per connection would fail on schemas
+// with a few thousand tables ("out of shared memory").
+var defaults = [][2]string{
+	{"listen_addresses", ""},
+	{"fsync", "off"},
+	{"full_page_writes", "off"},
+	{"synchronous_commit", "off"},
+	{"max_locks_per_transaction", "1024"},
+}
+
+// Start creates and starts a cluster below opt.TempDir. On any failure
+// everything it created is removed again.
+func Start(ctx context.Context, opt Options) (*Cluster, error) {
+	if os.Geteuid() == 0 {
+		return nil, errors.New("drill cannot run as root: initdb refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)")
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	initdb, err := pgbin.Find(opt.PgBin, "initdb")
+	if err != nil {
+		return nil, err
+	}
+	// pg_ctl from initdb's directory: a PATH with two PostgreSQL versions
+	// must not pair one's initdb with the other's server.
+	pgCtl, err := pgbin.Find(filepath.Dir(initdb), "pg_ctl")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(opt.TempDir, "pgarchive-scratch-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch cluster directory: %w", err)
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // the socket path and pg_ctl must not depend on the working directory
+	}
+	c := &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log}
+	if err := c.start(ctx, initdb, opt.Settings); err != nil {
+		if serr := c.Stop(); serr != nil {
+			err = fmt.Errorf("%w (cleaning up: %v)", err, serr)
+		}
+		return nil, err
+	}
+	log.Info("scratch PostgreSQL started", "dir", dir, "user", c.user)
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, initdb string, settings map[string]string) error {
+	sock := c.socketDir()
+	if p := filepath.Join(sock, ".s.PGSQL."+port); len(p) > maxSocketPath {
+		return fmt.Errorf("scratch cluster socket path %s is longer than %d bytes: choose a shorter temporary directory", p, maxSocketPath)
+	}
+	if err := os.Mkdir(sock, 0o700); err != nil {
+		return err
+	}
+	if out, err := run(ctx, initdb, "-D", c.dataDir(), "-U", c.user, "-A", "trust", "--no-sync",
+		"-E", "UTF8", "--locale=C"); err != nil {
+		return fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	opts := []string{"-k", shellQuote(sock), "-p", port}
+	for _, kv := range defaults {
+		opts = append(opts, "-c", shellQuote(kv[0]+"="+kv[1]))
+	}
+	names := make([]string, 0, len(settings))
+	for k := range settings {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		opts = append(opts, "-c", shellQuote(k+"="+settings[k]))
+	}
+	// pg_ctl -w returns once the server accepts connections, or fails
+	// after -t seconds; pg_ctl hands -o to a shell, hence the quoting.
+	if out, err := run(ctx, c.pgCtl, "-D", c.dataDir(), "-l", c.logPath(), "-w", "-t", "60",
+		"-o", strings.Join(opts, " "), "start"); err != nil {
+		return fmt.Errorf("pg_ctl start: %v\n%s\nserver log, last lines:\n%s", err, out, logTail(c.logPath(), 3000))
+	}
+	return nil
+}
+
+// ConnString is a libpq keyword/value string for database db.
+func (c *Cluster) ConnString(db string) string {
+	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s", connValue(c.socketDir()), port, connValue(c.user), connValue(db))
+}
+
+// Dir is the cluster's private directory (data, socket and server log).
+func (c *Cluster) Dir() string { return c.dir }
+
+func (c *Cluster) dataDir() string   { return filepath.Join(c.dir, "data") }
+func (c *Cluster) socketDir() string { return filepath.Join(c.dir, "sock") }
+func (c *Cluster) logPath() string   { return filepath.Join(c.dir, "log") }
+
+// Stop shuts the server down without a checkpoint (nothing here is worth
+// keeping), kills it if it lingers, and removes the directory. It is
+// idempotent and does not depend on the context Start had, which may be
+// cancelled by the time a deferred Stop runs.
+func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var errs []error
+	pid := postmasterPID(c.dataDir())
+	if pid > 0 {
+		if out, err := run(ctx, c.pgCtl, "-D", c.dataDir(), "-m", "immediate", "-w", "-t", "30", "stop"); err != nil {
+			c.log.Warn("pg_ctl stop failed; killing the server", "dir", c.dir, "err", err, "output", out)
+		}
+		if err := killIfAlive(ctx, pid, c.dataDir()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove scratch cluster directory: %w", err))
+	}
+	if len(errs) == 0 {
+		c.log.Info("scratch PostgreSQL removed", "dir", c.dir)
+	}
+	return errors.Join(errs...)
+}
+
+// currentUser names the cluster's superuser after the account running it,
+// as initdb would. Without a passwd entry (DynamicUser= with a pure-Go
+// build) any name does: the socket is private and authentication is trust.
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "postgres"
+}
+
+// run runs a short PostgreSQL program in its own process group, so a
+// Ctrl-C on the terminal reaches only pgarchive, which then tears down;
+// cancelling ctx kills the group, initdb's postgres children included.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	return tailString(string(out), 3000), err
+}
