@@ -71,9 +71,10 @@ Examples:
    pgarchive --rclone-config /run/secrets/rclone.conf --recipient age1ql3z... archive --database db1
    pg_dump -C db2 | zstd | pgarchive --config /etc/pgarchive.json archive --database db2 --file -
    pgarchive demo        # the whole job on local folders, a generated key and a sample dump`,
-		Flags:                globalFlags(),
-		Before:               setupLogging,
-		Commands:             []*cli.Command{archiveCommand(), checkConfigCommand(), demoCommand()},
+		Flags:  globalFlags(),
+		Before: setupLogging,
+		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(),
+			checkConfigCommand(), demoCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

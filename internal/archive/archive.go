@@ -119,8 +119,8 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			Compression: job.Source.Compression.Name, Source: job.Source.Kind},
 		Ciphertext: manifest.Blob{Size: cipherSize, SHA256: sums.cipher[rhash.SHA256],
 			MD5: sums.cipher[rhash.MD5], CRC32: sums.cipher[rhash.CRC32]},
-		Key:        manifest.Key{Recipients: job.Keys.Described},
-		Pgarchive:  manifest.Provenance{Version: job.Version, Host: job.Host},
+		Key:       manifest.Key{Recipients: job.Keys.Described},
+		Pgarchive: manifest.Provenance{Version: job.Version, Host: job.Host},
 	}
 	body, err := m.Marshal()
 	if err != nil {

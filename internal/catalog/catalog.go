@@ -26,13 +26,13 @@ type Object struct {
 type State int
 
 const (
-	Complete   State = iota
-	Missing          // neither data nor manifest
-	Incomplete       // data without manifest: an upload that failed or is still running
-	NoData           // manifest without data: deleted or half-pruned
-	WrongSize        // data size differs from the manifest's
-	BadManifest      // no copy of the manifest could be read and validated
-	Unlisted         // the upstream could not be listed
+	Complete    State = iota
+	Missing           // neither data nor manifest
+	Incomplete        // data without manifest: an upload that failed or is still running
+	NoData            // manifest without data: deleted or half-pruned
+	WrongSize         // data size differs from the manifest's
+	BadManifest       // no copy of the manifest could be read and validated
+	Unlisted          // the upstream could not be listed
 )
 
 func (s State) String() string {

@@ -28,8 +28,14 @@ type world struct {
 
 func newWorld(t *testing.T, extra map[string]string) *world {
 	t.Helper()
+	return newWorldIn(t, t.TempDir(), extra)
+}
+
+// newWorldIn builds the world in dir (e.g. one another account can read).
+func newWorldIn(t *testing.T, dir string, extra map[string]string) *world {
+	t.Helper()
 	harness.Need(t, "minio", "age")
-	w := &world{bin: harness.BuildBinary(t, "./cmd/pgarchive"), dir: t.TempDir()}
+	w := &world{bin: harness.BuildBinary(t, "./cmd/pgarchive"), dir: dir}
 	w.minios = []*harness.MinIO{harness.StartMinIO(t), harness.StartMinIO(t)}
 	w.local = filepath.Join(w.dir, "local-upstream")
 	w.conf = harness.WriteSeedRcloneConf(t, w.dir, w.local, extra, w.minios...)

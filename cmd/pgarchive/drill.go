@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgarchive/pgarchive/internal/checks"
+	"github.com/pgarchive/pgarchive/internal/drill"
+	"github.com/pgarchive/pgarchive/internal/naming"
+)
+
+func drillCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "drill",
+		Usage: "restore the newest archive of each database into a throwaway PostgreSQL and check it",
+		Description: `The continuous restore test. For each database (--database, repeatable; default: every
+database with archives on the remote) it starts a private PostgreSQL cluster (initdb and
+pg_ctl from --pg-bin, socket in a private temporary directory, no TCP), restores the newest
+archive with a complete copy into it, runs each check query with pgx, and always stops and
+deletes the cluster, also when interrupted with SIGTERM or SIGINT. The drill fails when the
+newest archive is older than --max-age, when it cannot be decrypted, decompressed or loaded
+(a truncated dump fails), or when a check's result does not meet its expectation.
+
+One summary line per database goes to the log (journald under systemd, with
+PGARCHIVE_DATABASE, PGARCHIVE_ARCHIVE and PGARCHIVE_DRILL=passed|failed); exit status 1 if
+any database failed. initdb refuses to run as root: run drill as an unprivileged user (the
+NixOS unit uses DynamicUser=).
+
+Checks: --check SQL and --expect EXPR are paired in order and apply to every database;
+--checks-file FILE.json gives them per database: {"db1": [{"query": "...", "expect": ">= 1"}]},
+with "*" for every database. The query's first column of its first row is compared:
+   >= N, > N, <= N, < N   numerically
+   = V, != V, or V        numerically if both are numbers, else as text (NULL is "NULL")
+
+Examples:
+   pgarchive drill --identity-file key.txt --max-age 26h
+   pgarchive drill -d shop -i key.txt --check "select count(*) from registrations" --expect ">= 1000"`,
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "database", Aliases: []string{"d"}, Usage: "drill database `NAME` (repeatable; default: all on the remote)"},
+			&cli.DurationFlag{Name: "max-age", Value: 26 * time.Hour, Usage: "fail when the newest archive is older than this (0: no limit)"},
+			&cli.StringSliceFlag{Name: "check", Usage: "run this `SQL` in each restored database (repeatable, paired with --expect)"},
+			&cli.StringSliceFlag{Name: "expect", Usage: "what the matching --check must return, e.g. \">= 1000\" (`EXPR`)"},
+			&cli.StringFlag{Name: "checks-file", Usage: "per-database checks as JSON `FILE`", TakesFile: true},
+			&cli.StringFlag{Name: "temp-dir", Usage: "create scratch clusters below `DIR` (default $TMPDIR)", TakesFile: true},
+		}, keyFlags()...),
+		Action: runDrill,
+	}
+}
+
+func runDrill(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("drill takes no arguments (got %q)", c.Args().First())
+	}
+	if os.Geteuid() == 0 {
+		return usageError("drill cannot run as root: initdb refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)")
+	}
+	cs, err := drillChecks(c)
+	if err != nil {
+		return err
+	}
+	dbs := c.StringSlice("database")
+	for _, db := range dbs {
+		if err := naming.ValidateDatabase(db); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if c.Duration("max-age") < 0 {
+		return usageError("--max-age must not be negative")
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	db := ""
+	if len(dbs) == 1 {
+		db = dbs[0]
+	}
+	s, err := openSession(ctx, c, db)
+	if err != nil {
+		return err
+	}
+	ids, err := decryptKey(c, s.settings)
+	if err != nil {
+		return err
+	}
+	if err := s.unlisted(); err != nil {
+		logger.Warn(err.Error())
+	}
+	if len(dbs) == 0 && len(s.cat.Databases()) == 0 {
+		return fmt.Errorf("no archives found on %s: nothing to drill", s.settings.Remote)
+	}
+	out := drill.Run(ctx, drill.Job{
+		Databases: dbs, Catalog: s.cat, Upstreams: s.ups, Identities: ids,
+		MaxAge: c.Duration("max-age"), Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"),
+		Now: time.Now, Log: logger,
+	})
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("drill interrupted (%v); scratch clusters were removed", err)
+	}
+	if err := drill.Err(out); err != nil {
+		return fmt.Errorf("drill failed: %w", err)
+	}
+	return nil
+}
+
+// drillChecks merges --checks-file with the --check/--expect pairs, which
+// apply to every database.
+func drillChecks(c *cli.Context) (map[string][]checks.Check, error) {
+	m := map[string][]checks.Check{}
+	if p := c.String("checks-file"); p != "" {
+		var err error
+		if m, err = checks.LoadFile(p); err != nil {
+			return nil, err
+		}
+	}
+	qs, es := c.StringSlice("check"), c.StringSlice("expect")
+	if len(qs) != len(es) {
+		return nil, usageError("%d --check but %d --expect: give one --expect after each --check", len(qs), len(es))
+	}
+	for i, q := range qs {
+		if _, err := checks.ParseExpect(es[i]); err != nil {
+			return nil, usageError("--expect %q: %v", es[i], err)
+		}
+		m["*"] = append(m["*"], checks.Check{Query: q, Expect: es[i]})
+	}
+	return m, nil
+}

@@ -1,0 +1,162 @@
+// Package drill is the continuous restore test: for each database it
+// restores the newest archive into a throwaway PostgreSQL cluster, runs the
+// configured check queries against it, and always tears the cluster down.
+// A backup that has not been restored is only a hope; this makes it a fact,
+// every night, and says so in one line per database.
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/checks"
+	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/pgload"
+	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/restore"
+	"github.com/pgarchive/pgarchive/internal/scratchpg"
+)
+
+// Job is one drill run.
+type Job struct {
+	Databases  []string // empty: every database with archives
+	Catalog    *catalog.Catalog
+	Upstreams  []*remote.Upstream
+	Identities *keys.Identities
+	MaxAge     time.Duration
+	Checks     map[string][]checks.Check // by database; "*" applies to all
+	PgBin      string
+	TempDir    string
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Outcome is one database's drill.
+type Outcome struct {
+	Database string
+	Archive  string // key of the archive drilled, "" if none
+	Age      time.Duration
+	Restored int64 // bytes of dump loaded
+	Checks   []checks.Result
+	Took     time.Duration
+	Failures []string // why the drill failed; empty means it passed
+}
+
+// Run drills each database in turn and logs one summary line per database.
+func Run(ctx context.Context, job Job) []Outcome {
+	dbs := job.Databases
+	if len(dbs) == 0 {
+		dbs = job.Catalog.Databases()
+	}
+	var out []Outcome
+	for _, db := range dbs {
+		if ctx.Err() != nil {
+			break
+		}
+		o := one(ctx, job, db)
+		if err := ctx.Err(); err != nil {
+			o.Failures = append(o.Failures, fmt.Sprintf("interrupted: %v", err))
+		}
+		summarize(job.Log, o)
+		out = append(out, o)
+	}
+	return out
+}
+
+func one(ctx context.Context, job Job, db string) (o Outcome) {
+	start := time.Now()
+	o.Database = db
+	defer func() { o.Took = time.Since(start) }()
+	fail := func(format string, args ...any) { o.Failures = append(o.Failures, fmt.Sprintf(format, args...)) }
+	if db == "all" {
+		fail("pg_dumpall archives (database \"all\") cannot be drilled yet; drill the databases one by one")
+		return o
+	}
+	a := job.Catalog.Latest(db)
+	if a == nil {
+		fail("no archive with a complete copy on any upstream")
+		return o
+	}
+	o.Archive = a.Key
+	o.Age = job.Now().Sub(a.Name.Created)
+	if job.MaxAge > 0 && o.Age > job.MaxAge {
+		fail("newest archive is %s old, more than --max-age %s: backups have stopped", roundAge(o.Age), job.MaxAge)
+	}
+	cluster, err := scratchpg.Start(ctx, scratchpg.Options{PgBin: job.PgBin, TempDir: job.TempDir, Log: job.Log})
+	if err != nil {
+		fail("scratch PostgreSQL: %v", err)
+		return o
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			fail("tearing down the scratch cluster: %v", err)
+		}
+	}()
+	r := restore.Open(ctx, restore.CopiesOf(job.Upstreams, a), restore.Options{
+		Manifest: a.Manifest, Identities: job.Identities, Log: job.Log})
+	defer r.Close()
+	if _, err := pgload.Load(ctx, cluster.ConnString(db), r, pgload.Options{SourceDB: db, PgBin: job.PgBin, Log: job.Log,
+		// The scratch cluster has none of production's roles; ownership and
+		// grants are not what a drill proves.
+		SkipRoles: true}); err != nil {
+		fail("restore: %v", err)
+		return o
+	}
+	o.Restored = r.Delivered()
+	o.Checks = checks.Run(ctx, cluster.ConnString(db), checks.For(job.Checks, db))
+	for _, c := range o.Checks {
+		if c.Err != nil {
+			fail("check %q: %v", c.Query, c.Err)
+		}
+	}
+	return o
+}
+
+// Passed reports whether every drill passed.
+func Passed(os []Outcome) bool {
+	for _, o := range os {
+		if len(o.Failures) > 0 {
+			return false
+		}
+	}
+	return len(os) > 0
+}
+
+// Err summarizes failures for the exit status.
+func Err(os []Outcome) error {
+	var errs []error
+	for _, o := range os {
+		if len(o.Failures) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %s", o.Database, strings.Join(o.Failures, "; ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func summarize(log *slog.Logger, o Outcome) {
+	attrs := []any{"database", o.Database, "drill", "passed"}
+	if o.Archive != "" {
+		attrs = append(attrs, "archive", o.Archive)
+	}
+	checked := len(o.Checks)
+	if len(o.Failures) > 0 {
+		attrs[3] = "failed"
+		log.Error(fmt.Sprintf("%s: drill FAILED after %s: %s", o.Database, o.Took.Round(time.Millisecond), strings.Join(o.Failures, "; ")), attrs...)
+		return
+	}
+	log.Info(fmt.Sprintf("%s: drill passed: %s (%s old) restored into a scratch cluster (%s of dump) in %s, %d checks passed",
+		o.Database, o.Archive, roundAge(o.Age), archive.HumanBytes(o.Restored), o.Took.Round(time.Millisecond), checked), attrs...)
+}
+
+func roundAge(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}
