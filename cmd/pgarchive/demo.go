@@ -83,6 +83,9 @@ func runDemo(c *cli.Context) error {
 		}
 		fmt.Fprintf(out, "  stored         %s (+ .manifest.json): decrypts to the dump\n", stored)
 	}
-	fmt.Fprintf(out, "\nTry: age -d -i %s %s | gunzip | head\n", w.IdentityFile, filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)))
+	fmt.Fprintf(out, "\nTry:\n  age -d -i %s %s | gunzip | head\n", w.IdentityFile, filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)))
+	fmt.Fprintf(out, "  pgarchive --rclone-config %s list\n", w.RcloneConfig)
+	fmt.Fprintf(out, "  pgarchive --rclone-config %s verify --deep --identity-file %s\n", w.RcloneConfig, w.IdentityFile)
+	fmt.Fprintf(out, "  pgarchive --rclone-config %s restore --database %s --output - --identity-file %s | head\n", w.RcloneConfig, c.String("database"), w.IdentityFile)
 	return nil
 }

@@ -88,7 +88,7 @@ func runDrill(c *cli.Context) error {
 		logger.Warn(err.Error())
 	}
 	if len(dbs) == 0 && len(s.cat.Databases()) == 0 {
-		return fmt.Errorf("no archives found on %s: nothing to drill", s.settings.Remote)
+		return fmt.Errorf("no archives found on remote %q: nothing to drill", s.settings.Remote)
 	}
 	out := drill.Run(ctx, drill.Job{
 		Databases: dbs, Catalog: s.cat, Upstreams: s.ups, Identities: ids,

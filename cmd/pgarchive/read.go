@@ -226,9 +226,9 @@ func printTable(c *cli.Context, cat *catalog.Catalog) {
 			archive.HumanBytes(archiveSize(a)), a.Name.Base(), strings.Join(states, "\t"))
 	}
 	w.Flush()
-	fmt.Fprintf(c.App.Writer, "%d archives on %d upstreams", len(cat.Archives), len(cat.Upstreams))
+	fmt.Fprintf(c.App.Writer, "%s on %s", plural(len(cat.Archives), "archive"), plural(len(cat.Upstreams), "upstream"))
 	if bad > 0 {
-		fmt.Fprintf(c.App.Writer, "; %d lack a complete copy somewhere", bad)
+		fmt.Fprintf(c.App.Writer, "; %d without a complete copy on every upstream", bad)
 	}
 	fmt.Fprintln(c.App.Writer)
 }
@@ -286,15 +286,15 @@ func runVerify(c *cli.Context) error {
 		if err := s.unlisted(); err != nil {
 			return err
 		}
-		return fmt.Errorf("no archives found on %s%s", s.settings.Remote, forDB(c.String("database")))
+		return fmt.Errorf("no archives found on remote %q%s", s.settings.Remote, forDB(c.String("database")))
 	}
 	res := verify.Run(ctx, s.ups, s.cat, archives, opt)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	logger.Info(fmt.Sprintf("verify: %d archives, %d copies ok, %d problems", res.Archives, res.CopiesOK, len(res.Problems)))
+	logger.Info(fmt.Sprintf("verify: %s, %s ok, %s", plural(res.Archives, "archive"), plural(res.CopiesOK, "copy"), plural(len(res.Problems), "problem")))
 	if n := len(res.Problems); n > 0 {
-		return fmt.Errorf("verify found %d problems (listed above)", n)
+		return fmt.Errorf("verify found %s (listed above)", plural(n, "problem"))
 	}
 	return nil
 }
@@ -316,4 +316,14 @@ func forDB(db string) string {
 		return ""
 	}
 	return " for database " + db
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -131,7 +131,7 @@ func runRestore(c *cli.Context) error {
 	if bar != nil {
 		bar.Finish()
 	}
-	logger.Info(fmt.Sprintf("%s: restored %s from %s (%s of dump) %s", db, a.Key, r.Used, archive.HumanBytes(r.Delivered()), what),
+	logger.Info(fmt.Sprintf("%s: restored %s from %s (%s) %s", db, a.Key, r.Used, archive.HumanBytes(r.Delivered()), what),
 		"database", db, "archive", a.Key, "upstream", r.Used)
 	return nil
 }
@@ -145,11 +145,11 @@ func pickArchive(s *session, db, ref string) (*catalog.Archive, error) {
 		if err := s.unlisted(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("no complete archive of database %s on %s (see pgarchive list --database %s)", db, s.settings.Remote, db)
+		return nil, fmt.Errorf("no complete archive of database %s on remote %q (pgarchive list shows what there is)", db, s.settings.Remote)
 	}
 	a := s.cat.Find(ref)
 	if a == nil || a.Name.Database != db {
-		return nil, fmt.Errorf("archive %s of database %s not found on %s (see pgarchive list --database %s)", ref, db, s.settings.Remote, db)
+		return nil, fmt.Errorf("archive %s of database %s not found on remote %q (pgarchive list --database %s shows what there is)", ref, db, s.settings.Remote, db)
 	}
 	if len(a.CompleteCopies()) == 0 {
 		return nil, fmt.Errorf("%s has no complete copy on any upstream (see pgarchive list --database %s)", a.Key, db)

@@ -55,14 +55,39 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix, db string) (*Cata
 
 func list(ctx context.Context, f fs.Fs, dir string) ([]Object, error) {
 	var out []Object
-	err := walk.ListR(ctx, f, dir, true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
+	add := func(entries fs.DirEntries) {
 		for _, e := range entries {
 			if o, ok := e.(fs.Object); ok {
 				out = append(out, Object{Key: o.Remote(), Size: o.Size()})
 			}
 		}
-		return nil
-	})
+	}
+	var err error
+	if f.Features().ListR != nil {
+		// One flat listing (S3 and other bucket stores): pages of 1,000 keys.
+		err = walk.ListR(ctx, f, dir, true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
+			add(entries)
+			return nil
+		})
+	} else {
+		// Errors are kept, not returned to Walk, which would log them as
+		// rclone errors (a missing folder is no error here) before we can
+		// report them ourselves.
+		var first error
+		err = walk.Walk(ctx, f, dir, true, -1, func(_ string, entries fs.DirEntries, err error) error {
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				return walk.ErrorSkipDir
+			}
+			add(entries)
+			return nil
+		})
+		if err == nil {
+			err = first
+		}
+	}
 	if errors.Is(err, fs.ErrorDirNotFound) {
 		return nil, nil // nothing archived there yet
 	}

@@ -171,7 +171,7 @@ func TestDamagedCopies(t *testing.T) {
 		}
 	}
 	table := w.pgarchive(t, nil, "list")
-	if !strings.Contains(table.stdout, "NO-DATA") || !strings.Contains(table.stdout, "1 lack a complete copy") {
+	if !strings.Contains(table.stdout, "NO-DATA") || !strings.Contains(table.stdout, "1 without a complete copy on every upstream") {
 		t.Errorf("list table does not show the damage:\n%s", table.stdout)
 	}
 
@@ -209,7 +209,7 @@ func TestDeepVerifyLocalFlip(t *testing.T) {
 	if v.exit == 0 || !strings.Contains(v.stderr, rw.key+" on "+w.local+": crc32") {
 		t.Fatalf("verify: %d\n%s", v.exit, v.stderr)
 	}
-	if !strings.Contains(v.stderr, "verify: 1 archives, 2 copies ok, 1 problems") {
+	if !strings.Contains(v.stderr, "verify: 1 archive, 2 copies ok, 1 problem") {
 		t.Errorf("summary:\n%s", v.stderr)
 	}
 }
