@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -31,14 +30,9 @@ func LoadIdentities(identityFile, passphraseFile string) (*Identities, error) {
 		}
 		return &Identities{List: ids, Label: "identity file " + identityFile}, nil
 	case passphraseFile != "":
-		data, err := readKeyFile("passphrase file", passphraseFile)
+		pass, err := readPassphrase(passphraseFile)
 		if err != nil {
 			return nil, err
-		}
-		pass, _, _ := strings.Cut(string(data), "\n")
-		pass = strings.TrimSuffix(pass, "\r")
-		if pass == "" {
-			return nil, fmt.Errorf("passphrase file %s: the first line is empty", passphraseFile)
 		}
 		id, err := age.NewScryptIdentity(pass)
 		if err != nil {
@@ -54,11 +48,10 @@ func parseIdentityFile(path string) ([]age.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	trimmed := bytes.TrimSpace(data)
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("age-encryption.org/")), bytes.HasPrefix(trimmed, []byte("-----BEGIN AGE ENCRYPTED FILE")):
+	switch shapeOf(data) {
+	case ageEncrypted:
 		return nil, fmt.Errorf("identity file %s is itself age-encrypted, which pgarchive cannot unlock unattended: decrypt it first (it stays secret: keep it on a tmpfs)", path)
-	case bytes.HasPrefix(trimmed, []byte("-----BEGIN")):
+	case sshPrivateKey:
 		id, err := agessh.ParseIdentity(data)
 		var missing *ssh.PassphraseMissingError
 		if errors.As(err, &missing) {

@@ -167,11 +167,10 @@ func (k *Keys) addIdentityFile(path string) error {
 	if err != nil {
 		return err
 	}
-	trimmed := bytes.TrimSpace(data)
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("age-encryption.org/")), bytes.HasPrefix(trimmed, []byte("-----BEGIN AGE ENCRYPTED FILE")):
+	switch shapeOf(data) {
+	case ageEncrypted:
 		return fmt.Errorf("identity file %s is itself age-encrypted, which pgarchive cannot unlock unattended: give it the plain identity or its public recipient", path)
-	case bytes.HasPrefix(trimmed, []byte("-----BEGIN")):
+	case sshPrivateKey:
 		return k.addSSHIdentity(path, data)
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(data))
@@ -220,14 +219,9 @@ func (k *Keys) addSSHIdentity(path string, pemBytes []byte) error {
 }
 
 func (k *Keys) addPassphraseFile(path string) error {
-	data, err := readKeyFile("passphrase file", path)
+	pass, err := readPassphrase(path)
 	if err != nil {
 		return err
-	}
-	pass, _, _ := strings.Cut(string(data), "\n")
-	pass = strings.TrimSuffix(pass, "\r")
-	if pass == "" {
-		return fmt.Errorf("passphrase file %s: the first line is empty", path)
 	}
 	r, err := age.NewScryptRecipient(pass)
 	if err != nil {
@@ -235,6 +229,40 @@ func (k *Keys) addPassphraseFile(path string) error {
 	}
 	k.add(r, "scrypt", "")
 	return nil
+}
+
+// readPassphrase returns the first line of a passphrase file.
+func readPassphrase(path string) (string, error) {
+	data, err := readKeyFile("passphrase file", path)
+	if err != nil {
+		return "", err
+	}
+	pass, _, _ := strings.Cut(string(data), "\n")
+	pass = strings.TrimSuffix(pass, "\r")
+	if pass == "" {
+		return "", fmt.Errorf("passphrase file %s: the first line is empty", path)
+	}
+	return pass, nil
+}
+
+// Identity files come in three shapes; each reader handles them alike.
+type identityShape int
+
+const (
+	ageIdentities identityShape = iota
+	sshPrivateKey
+	ageEncrypted // a passphrase-protected age identity file: needs a human
+)
+
+func shapeOf(data []byte) identityShape {
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case bytes.HasPrefix(trimmed, []byte("age-encryption.org/")), bytes.HasPrefix(trimmed, []byte("-----BEGIN AGE ENCRYPTED FILE")):
+		return ageEncrypted
+	case bytes.HasPrefix(trimmed, []byte("-----BEGIN")):
+		return sshPrivateKey
+	}
+	return ageIdentities
 }
 
 // fingerprint identifies a public key without repeating it in full.
