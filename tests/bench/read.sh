@@ -151,12 +151,19 @@ restore=("$pga" --log-target stderr --rclone-config "$conf" --pg-bin "$pgbin" re
 if [ "${BENCH_RESTORE:-1}" != 0 ]; then
   echo "== 1. restore --output FILE vs age -d | gunzip > FILE (tmpfs), $reps runs each"
   out=$work/out.sql
+  # Before each run (untimed) the previous run's output is checked (size)
+  # and removed.
+  check_out() {
+    if [ -f "$out" ]; then
+      [ "$(stat -c %s "$out")" = "$plain_bytes" ] || { echo "$out has $(stat -c %s "$out") bytes, want $plain_bytes"; exit 1; }
+      rm "$out"
+    fi
+  }
   cmd["age|gunzip"]="age -d -i '$work/id.txt' '$obj' | gunzip > '$out'"
   cmd["restore --output"]="${restore[*]} --output '$out'"
-  pre["age|gunzip"]="rm -f '$out'" pre["restore --output"]="rm -f '$out'"
+  pre["age|gunzip"]=check_out pre["restore --output"]=check_out
   rounds "$reps" "age|gunzip" "restore --output"
-  [ "$(stat -c %s "$out")" = "$plain_bytes" ] || { echo "restore --output wrote $(stat -c %s "$out") bytes, want $plain_bytes"; exit 1; }
-  rm -f "$out"
+  check_out
   verdict "restore --output vs age -d | gunzip" "restore --output" "age|gunzip" 1.2
   if [ "${BENCH_BREAKDOWN:-1}" != 0 ]; then
     echo "  components, 1 run each:"
@@ -275,7 +282,7 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
   done
   # lsjson reads each object's modification time, which on S3 is a HEAD per
   # object; --no-modtime is the listing alone, the floor for any lister.
-  info "  list vs lsjson -R --no-modtime (listing only)" "pgarchive list" "rclone lsjson -R --no-modtime union"
+  info "  list vs lsjson -R --no-modtime" "pgarchive list" "rclone lsjson -R --no-modtime union"
 fi
 
 echo
