@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rclone/rclone/fs"
+
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
 )
@@ -20,6 +22,9 @@ import (
 type Object struct {
 	Key  string
 	Size int64
+	// Handle is the listed object, when there is one, so that reading a
+	// manifest needs no second lookup (a HEAD on S3).
+	Handle fs.Object
 }
 
 // State is what one upstream holds of one archive.
@@ -44,6 +49,7 @@ type Copy struct {
 	HasData     bool
 	DataSize    int64
 	HasManifest bool
+	manifest    fs.Object // as listed; nil in pure tests
 }
 
 // Archive is one archive across all upstreams.
@@ -131,7 +137,7 @@ func Assemble(prefix string, upstreams []string, listings [][]Object, listErrs [
 			}
 			a := get(key, n)
 			if isManifest {
-				a.Copies[i].HasManifest = true
+				a.Copies[i].HasManifest, a.Copies[i].manifest = true, o.Handle
 			} else {
 				a.Copies[i].HasData, a.Copies[i].DataSize = true, o.Size
 			}

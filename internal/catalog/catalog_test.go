@@ -11,9 +11,9 @@ func TestAssembleStatesAndOrder(t *testing.T) {
 	const old, mid, new = "p/db1/db1_20260101T000000Z.sql.gz.age", "p/db1/db1_20260101T000000Z-1.sql.gz.age", "p/db2/db2_20260102T000000Z.sql.age"
 	ms := ".manifest.json"
 	listings := [][]Object{
-		{{old, 100}, {old + ms, 1}, {mid, 100}, {mid + ms, 1}, {new, 50}, {new + ms, 1},
-			{"p/db1/notes.txt", 3}, {"p/db2/db1_20260101T000000Z.sql.age", 9}, {"other/db1/db1_20260101T000000Z.sql.age", 9}},
-		{{old, 99}, {old + ms, 1}, {mid, 100}, {new + ms, 1}},
+		{{Key: old, Size: 100}, {Key: old + ms, Size: 1}, {Key: mid, Size: 100}, {Key: mid + ms, Size: 1}, {Key: new, Size: 50}, {Key: new + ms, Size: 1},
+			{Key: "p/db1/notes.txt", Size: 3}, {Key: "p/db2/db1_20260101T000000Z.sql.age", Size: 9}, {Key: "other/db1/db1_20260101T000000Z.sql.age", Size: 9}},
+		{{Key: old, Size: 99}, {Key: old + ms, Size: 1}, {Key: mid, Size: 100}, {Key: new + ms, Size: 1}},
 		nil,
 	}
 	c := Assemble("p", []string{"a", "b", "c"}, listings, []error{nil, nil, errors.New("down")})
@@ -55,8 +55,8 @@ func TestAssembleStatesAndOrder(t *testing.T) {
 
 func TestLatestSkipsIncomplete(t *testing.T) {
 	c := Assemble("", []string{"a"}, [][]Object{{
-		{"db/db_20260101T000000Z.sql.age", 10}, {"db/db_20260101T000000Z.sql.age.manifest.json", 1},
-		{"db/db_20260102T000000Z.sql.age", 10},
+		{Key: "db/db_20260101T000000Z.sql.age", Size: 10}, {Key: "db/db_20260101T000000Z.sql.age.manifest.json", Size: 1},
+		{Key: "db/db_20260102T000000Z.sql.age", Size: 10},
 	}}, []error{nil})
 	for _, a := range c.Archives {
 		a.Manifest = &manifest.Manifest{Ciphertext: manifest.Blob{Size: 10}}

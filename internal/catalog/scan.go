@@ -58,7 +58,7 @@ func list(ctx context.Context, f fs.Fs, dir string) ([]Object, error) {
 	add := func(entries fs.DirEntries) {
 		for _, e := range entries {
 			if o, ok := e.(fs.Object); ok {
-				out = append(out, Object{Key: o.Remote(), Size: o.Size()})
+				out = append(out, Object{Key: o.Remote(), Size: o.Size(), Handle: o})
 			}
 		}
 	}
@@ -106,7 +106,7 @@ func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Arch
 				if !c.HasManifest {
 					continue
 				}
-				m, err := ReadManifest(ctx, ups[i], a)
+				m, err := ReadManifest(ctx, ups[i], a, i)
 				if err == nil {
 					a.Manifest, a.ManifestErr = m, nil
 					return nil
@@ -120,12 +120,15 @@ func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Arch
 	_ = g.Wait() // per-archive errors are kept in ManifestErr
 }
 
-// ReadManifest reads and validates a's manifest from u, checking that it
-// describes a and not some other archive.
-func ReadManifest(ctx context.Context, u *remote.Upstream, a *Archive) (*manifest.Manifest, error) {
-	obj, err := u.Fs.NewObject(ctx, a.Key+naming.ManifestSuffix)
-	if err != nil {
-		return nil, err
+// ReadManifest reads and validates a's manifest from u, upstream i of the
+// catalog, checking that it describes a and not some other archive.
+func ReadManifest(ctx context.Context, u *remote.Upstream, a *Archive, i int) (*manifest.Manifest, error) {
+	obj := a.Copies[i].manifest
+	if obj == nil {
+		var err error
+		if obj, err = u.Fs.NewObject(ctx, a.Key+naming.ManifestSuffix); err != nil {
+			return nil, err
+		}
 	}
 	rc, err := obj.Open(ctx)
 	if err != nil {

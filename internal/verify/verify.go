@@ -88,7 +88,7 @@ func checkCopy(ctx context.Context, u *remote.Upstream, c *catalog.Catalog, a *c
 		return "", fmt.Errorf("%s", describe(st))
 	}
 	// The copy's own manifest, not just the one the catalog read elsewhere.
-	m, err := catalog.ReadManifest(ctx, u, a)
+	m, err := catalog.ReadManifest(ctx, u, a, i)
 	if err != nil {
 		return "", fmt.Errorf("manifest: %w", err)
 	}
