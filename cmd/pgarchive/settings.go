@@ -26,6 +26,9 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dump-dir", EnvVars: []string{"PGARCHIVE_DUMP_DIR"}, Value: "/var/backup/postgresql", Usage: "where postgresqlBackup writes dumps (services.postgresqlBackup.location); used when archive has no --file"},
 		&cli.StringFlag{Name: "dump-compression", EnvVars: []string{"PGARCHIVE_DUMP_COMPRESSION"}, Value: "gzip", Usage: "postgresqlBackup's compression: gzip (<db>.sql.gz), zstd (<db>.sql.zstd) or none (<db>.sql)"},
 		&cli.StringFlag{Name: "pg-bin", EnvVars: []string{"PGARCHIVE_PG_BIN"}, Usage: "`DIR` holding PostgreSQL's psql, initdb and pg_ctl, used by restore --into and drill; default: PATH, then the newest /usr/lib/postgresql/*/bin", TakesFile: true},
+		&cli.StringFlag{Name: "state-dir", EnvVars: []string{"PGARCHIVE_STATE_DIR"}, Usage: "`DIR` for the backlog: encrypted archives that some upstream did not take, kept for retry (never plaintext); empty: no backlog (the NixOS module uses /var/lib/pgarchive)", TakesFile: true},
+		&cli.StringFlag{Name: "backlog-max-size", EnvVars: []string{"PGARCHIVE_BACKLOG_MAX_SIZE"}, Value: "10Gi", Usage: "largest the backlog in --state-dir may grow; when a new archive would pass it, the oldest archives are dropped from it, with an error in the log"},
+		&cli.StringFlag{Name: "metrics-dir", EnvVars: []string{"PGARCHIVE_METRICS_DIR"}, Usage: "`DIR` of node_exporter's textfile collector: archive, drill, prune, heal and status write their metrics there (Prometheus text format, replaced atomically); empty: no metrics", TakesFile: true},
 		&cli.StringFlag{Name: "log-target", EnvVars: []string{"PGARCHIVE_LOG_TARGET"}, Value: "auto", Usage: "auto (journald when run by systemd, else stderr), journal or stderr"},
 		&cli.IntFlag{Name: "low-level-retries", EnvVars: []string{"PGARCHIVE_LOW_LEVEL_RETRIES"}, Value: 3, Usage: "how often rclone retries a failing request; S3 retries it again inside its SDK, so a dead upstream costs about N x N attempts with backoff while the others wait (rclone's own default of 10 means minutes)"},
 		&cli.BoolFlag{Name: "verbose", Usage: "also log debug details, including rclone's"},
@@ -42,6 +45,9 @@ type Settings struct {
 	DumpCompression string
 	LogTarget       string
 	PgBin           string
+	StateDir        string
+	BacklogMaxSize  int64 // bytes
+	MetricsDir      string
 }
 
 // settings applies flag > environment > config file > default. urfave's
@@ -68,6 +74,8 @@ func settings(c *cli.Context) (*Settings, error) {
 		DumpCompression: pick("dump-compression", file.DumpCompression),
 		LogTarget:       pick("log-target", file.LogTarget),
 		PgBin:           pick("pg-bin", file.PgBin),
+		StateDir:        pick("state-dir", file.StateDir),
+		MetricsDir:      pick("metrics-dir", file.MetricsDir),
 		Keys: keys.Sources{
 			Recipients:     file.Recipients,
 			RecipientsFile: pick("recipients-file", file.RecipientsFile),
@@ -79,6 +87,9 @@ func settings(c *cli.Context) (*Settings, error) {
 		s.Keys.Recipients = c.StringSlice("recipient")
 	}
 	var err error
+	if s.BacklogMaxSize, err = config.ParseSize(pick("backlog-max-size", file.BacklogMaxSize)); err != nil {
+		return nil, usageError("--backlog-max-size: %v", err)
+	}
 	for _, p := range []*string{&s.RcloneConfig, &s.Keys.RecipientsFile, &s.Keys.IdentityFile, &s.Keys.PassphraseFile} {
 		if *p, err = config.ExpandCredentials(*p, os.Getenv); err != nil {
 			return nil, err

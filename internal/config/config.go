@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rclone/rclone/fs"
+
 	"github.com/pgarchive/pgarchive/internal/naming"
 )
 
@@ -33,6 +35,9 @@ type File struct {
 	DumpCompression string   `json:"dump-compression,omitempty"`
 	LogTarget       string   `json:"log-target,omitempty"`
 	PgBin           string   `json:"pg-bin,omitempty"`
+	StateDir        string   `json:"state-dir,omitempty"`
+	BacklogMaxSize  string   `json:"backlog-max-size,omitempty"`
+	MetricsDir      string   `json:"metrics-dir,omitempty"`
 }
 
 // Load reads and validates a settings file; errors name the file.
@@ -93,6 +98,11 @@ func (c *File) Validate() error {
 			return err
 		}
 	}
+	if c.BacklogMaxSize != "" {
+		if _, err := ParseSize(c.BacklogMaxSize); err != nil {
+			return fmt.Errorf("backlog-max-size: %w", err)
+		}
+	}
 	for i, r := range c.Recipients {
 		if strings.TrimSpace(r) == "" {
 			return fmt.Errorf("recipients[%d] is empty", i)
@@ -104,7 +114,7 @@ func (c *File) Validate() error {
 	for name, p := range map[string]string{
 		"rclone-config": c.RcloneConfig, "recipients-file": c.RecipientsFile,
 		"identity-file": c.IdentityFile, "passphrase-file": c.PassphraseFile, "dump-dir": c.DumpDir,
-		"pg-bin": c.PgBin,
+		"pg-bin": c.PgBin, "state-dir": c.StateDir, "metrics-dir": c.MetricsDir,
 	} {
 		if strings.ContainsRune(p, 0) {
 			return fmt.Errorf("%s contains a NUL byte", name)
@@ -169,4 +179,17 @@ func ExpandCredentials(p string, getenv func(string) string) (string, error) {
 		return strings.TrimRight(dir, "/") + rest, nil
 	}
 	return p, nil
+}
+
+// ParseSize reads a size the way rclone writes them (512Mi, 10G, 1Ti; a bare
+// number is KiB, as in rclone) and refuses negative ones.
+func ParseSize(v string) (int64, error) {
+	var n fs.SizeSuffix
+	if err := n.Set(v); err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%q is negative", v)
+	}
+	return int64(n), nil
 }
