@@ -1,0 +1,274 @@
+// Package metrics writes pgarchive's Prometheus metrics as text files for
+// node_exporter's textfile collector. Each kind of run owns one file, so no
+// two runs share a file and no locking is needed; a file is always replaced
+// whole (temporary file, fsync, rename), so the collector never reads half
+// of one. The file is also the only state: values a run does not renew,
+// such as the last success after a failure, are read back from it.
+//
+// node_exporter merges all files of its directory and refuses a scrape in
+// which two files hold the same series or give one name two HELP texts. So
+// every name has exactly one HELP text here, and every series keyed by
+// database and upstream carries a command label (archive, prune, heal,
+// status): several commands report pgarchive_archives and the last
+// success and failure times, and the label keeps their series apart.
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Series names and their HELP texts. A name missing here is never written,
+// and one read back from an old file is dropped.
+const (
+	LastSuccess    = "pgarchive_last_success_timestamp_seconds"
+	LastFailure    = "pgarchive_last_failure_timestamp_seconds"
+	LastBytes      = "pgarchive_last_bytes"
+	LastDuration   = "pgarchive_last_duration_seconds"
+	Archives       = "pgarchive_archives"
+	NewestAge      = "pgarchive_newest_archive_age_seconds"
+	StatusOK       = "pgarchive_status_ok"
+	BacklogCount   = "pgarchive_backlog_archives"
+	BacklogBytes   = "pgarchive_backlog_bytes"
+	DrillLastRun   = "pgarchive_drill_last_run_timestamp_seconds"
+	DrillSuccess   = "pgarchive_drill_last_success"
+	DrillSucceeded = "pgarchive_drill_last_success_timestamp_seconds"
+)
+
+var help = map[string]string{
+	LastSuccess:    "Unix time a run of the command last succeeded for the database on the upstream.",
+	LastFailure:    "Unix time a run of the command last failed for the database on the upstream.",
+	LastBytes:      "Ciphertext bytes of the last copy the command completed on the upstream.",
+	LastDuration:   "Seconds the last run spent on the upstream (upload and verification for archive).",
+	Archives:       "Complete archives of the database the upstream holds, as the command last saw them.",
+	NewestAge:      "Age in seconds of the newest complete archive of the database on the upstream, from its name.",
+	StatusOK:       "1 if pgarchive status judged the database OK on the upstream, else 0 (stale, missing or unlisted).",
+	BacklogCount:   "Archives of the database waiting in the backlog for an upstream that did not take them.",
+	BacklogBytes:   "Ciphertext bytes of the database waiting in the backlog.",
+	DrillLastRun:   "Unix time the restore drill of the database last ran.",
+	DrillSuccess:   "1 if the last restore drill of the database passed, else 0.",
+	DrillSucceeded: "Unix time the restore drill of the database last passed.",
+}
+
+// Label names.
+const (
+	LabelCommand  = "command"
+	LabelDatabase = "database"
+	LabelUpstream = "upstream"
+)
+
+// sample is one series and its value.
+type sample struct {
+	name   string
+	labels [][2]string // sorted by name
+	value  float64
+}
+
+func (s *sample) label(name string) string {
+	for _, l := range s.labels {
+		if l[0] == name {
+			return l[1]
+		}
+	}
+	return ""
+}
+
+// store is a file's series, keyed by name and labels.
+type store map[string]*sample
+
+func seriesKey(name string, labels [][2]string) string {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, l := range labels {
+		b.WriteByte(0)
+		b.WriteString(l[0])
+		b.WriteByte(0)
+		b.WriteString(l[1])
+	}
+	return b.String()
+}
+
+// pairs turns "k1", "v1", "k2", "v2" into sorted label pairs.
+func pairs(kv ...string) [][2]string {
+	ls := make([][2]string, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		ls = append(ls, [2]string{kv[i], kv[i+1]})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i][0] < ls[j][0] })
+	return ls
+}
+
+func (st store) set(name string, value float64, kv ...string) {
+	ls := pairs(kv...)
+	st[seriesKey(name, ls)] = &sample{name: name, labels: ls, value: value}
+}
+
+func (st store) get(name string, kv ...string) (float64, bool) {
+	s, ok := st[seriesKey(name, pairs(kv...))]
+	if !ok {
+		return 0, false
+	}
+	return s.value, true
+}
+
+func (st store) del(name string, kv ...string) {
+	delete(st, seriesKey(name, pairs(kv...)))
+}
+
+// drop removes every series for which match is true.
+func (st store) drop(match func(*sample) bool) {
+	for k, s := range st {
+		if match(s) {
+			delete(st, k)
+		}
+	}
+}
+
+// load reads a file written before. A missing file is an empty store; an
+// unreadable one is an empty store and an error, so that a damaged file
+// costs its history but never stops new metrics from being written.
+func load(path string) (store, error) {
+	st := store{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		return st, err
+	}
+	for name, fam := range fams {
+		if _, known := help[name]; !known {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			var v float64
+			switch {
+			case m.Gauge != nil:
+				v = m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				v = m.GetUntyped().GetValue()
+			default:
+				continue
+			}
+			kv := make([]string, 0, 2*len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				kv = append(kv, l.GetName(), l.GetValue())
+			}
+			st.set(name, v, kv...)
+		}
+	}
+	return st, nil
+}
+
+// render writes the store as gauges in the text format, names and series
+// sorted so that equal stores give equal files.
+func (st store) render(w io.Writer) error {
+	byName := map[string][]*sample{}
+	for _, s := range st {
+		byName[s.name] = append(byName[s.name], s)
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ss := byName[n]
+		sort.Slice(ss, func(i, j int) bool { return seriesKey("", ss[i].labels) < seriesKey("", ss[j].labels) })
+		fam := &dto.MetricFamily{Name: ptr(n), Help: ptr(help[n]), Type: dto.MetricType_GAUGE.Enum()}
+		for _, s := range ss {
+			if math.IsNaN(s.value) || math.IsInf(s.value, 0) {
+				return fmt.Errorf("%s: value %v is not a number", n, s.value)
+			}
+			m := &dto.Metric{Gauge: &dto.Gauge{Value: ptr(s.value)}}
+			for _, l := range s.labels {
+				m.Label = append(m.Label, &dto.LabelPair{Name: ptr(l[0]), Value: ptr(l[1])})
+			}
+			fam.Metric = append(fam.Metric, m)
+		}
+		if _, err := expfmt.MetricFamilyToText(w, fam); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// update reads path, lets change edit its series and replaces the file. The
+// file is written even when the old one was unreadable; that error is
+// returned after the new file is in place.
+func update(dir, file string, change func(store)) error {
+	if dir == "" {
+		return errors.New("no metrics directory given")
+	}
+	path := filepath.Join(dir, file)
+	st, loadErr := load(path)
+	change(st)
+	if err := writeAtomic(path, st.render); err != nil {
+		return err
+	}
+	if loadErr != nil {
+		return fmt.Errorf("metrics file %s was unreadable (%v); rewritten without its earlier values", path, loadErr)
+	}
+	return nil
+}
+
+// writeAtomic replaces path with what fill writes: a temporary file in the
+// same directory (its name does not end in .prom, so the collector skips
+// it), mode 0644 for node_exporter's user, fsync, rename, and an fsync of
+// the directory so the rename survives a crash. On any error the old file
+// stays as it was and the temporary file is removed.
+func writeAtomic(path string, fill func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			err = fmt.Errorf("metrics file %s: %w", path, err)
+		}
+	}()
+	if err = fill(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: the new file is already in place
+		d.Close()
+	}
+	return nil
+}
