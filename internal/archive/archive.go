@@ -37,6 +37,11 @@ type Job struct {
 	Version   string
 	Host      string
 	Now       func() time.Time
+	// Spool, when set, also receives the ciphertext, the very bytes every
+	// upstream gets (age is randomized: it could not be made again), so
+	// that a copy some upstream failed to take can be kept for later. Its
+	// write errors drop it from the run without failing the uploads.
+	Spool io.Writer
 }
 
 // Outcome is one upstream's result.
@@ -44,6 +49,9 @@ type Outcome struct {
 	Upstream string
 	Err      error
 	Verified rhash.Type // hash compared after upload, rhash.None if only the size was
+	// Duration is the upstream's upload and verification time, until it
+	// failed or its manifest was stored.
+	Duration time.Duration
 }
 
 // Result is what Run did.
@@ -51,7 +59,13 @@ type Result struct {
 	Name     naming.Name
 	Key      string
 	Manifest *manifest.Manifest
-	Outcomes []Outcome
+	// ManifestBody is the manifest as put on the upstreams (nil when the
+	// stream failed and no manifest exists).
+	ManifestBody []byte
+	Outcomes     []Outcome
+	// Spooled is true when job.Spool received the whole ciphertext.
+	Spooled  bool
+	SpoolErr error // why the spool was dropped, if it was
 }
 
 // Failed counts the upstreams that do not hold a complete copy.
@@ -94,12 +108,13 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	// first entry and keeps it for later ones (see internal/logging).
 	log.Info(fmt.Sprintf("%s: archiving %s (%s) as %s to %d upstreams", job.Database, job.Source.Label,
 		sizeLabel(job.Source.Size), res.Key, len(live)))
-	if len(live) == 0 {
+	if len(live) == 0 && job.Spool == nil {
 		report(log, res, job)
 		return res, fmt.Errorf("%s: no upstream could be reached; nothing was uploaded", job.Database)
 	}
 
-	sums, cipherSize, err := stream(ctx, job, res.Key, name.Created, live, outcome)
+	started := time.Now()
+	sums, cipherSize, err := stream(ctx, job, res, live, outcome, opened(job.Upstreams))
 	if err != nil {
 		for _, u := range live {
 			if outcome[u].Err == nil {
@@ -126,26 +141,38 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("%s: manifest: %w", job.Database, err)
 	}
-	res.Manifest = m
+	res.Manifest, res.ManifestBody = m, body
 	for _, u := range live {
 		o := outcome[u]
 		if o.Err != nil {
 			continue
 		}
+		t0 := time.Now()
 		v, err := remote.Verify(ctx, u, res.Key, cipherSize, sums.cipher)
 		if err != nil {
 			o.Err = fmt.Errorf("verification failed: %w", err)
-			continue
+		} else {
+			o.Verified = rhash.None
+			if v.Checked {
+				o.Verified = v.Hash
+			}
+			if err := putManifest(ctx, u, name.ManifestKey(job.Prefix), body, name.Created); err != nil {
+				o.Err = fmt.Errorf("manifest: %w", err)
+			}
 		}
-		o.Verified = rhash.None
-		if v.Checked {
-			o.Verified = v.Hash
-		}
-		if err := putManifest(ctx, u, name.ManifestKey(job.Prefix), body, name.Created); err != nil {
-			o.Err = fmt.Errorf("manifest: %w", err)
+		// Verification runs upstream after upstream, so only each one's
+		// own share of it counts.
+		o.Duration += time.Since(t0)
+	}
+	for _, u := range live {
+		if outcome[u].Duration == 0 {
+			outcome[u].Duration = time.Since(started)
 		}
 	}
 	report(log, res, job)
+	if len(live) == 0 {
+		return res, fmt.Errorf("%s: no upstream could be reached; nothing was uploaded", job.Database)
+	}
 	if n := res.Failed(); n > 0 {
 		return res, fmt.Errorf("%s: %d of %d upstreams do not hold %s: %s", job.Database, n, len(res.Outcomes), res.Key, failures(res))
 	}
@@ -209,11 +236,24 @@ type rcloneHash struct {
 
 func (h rcloneHash) Hex() string { return h.Sums()[h.t] }
 
+// opened lists the upstreams that could be opened, reachable or not now.
+func opened(ups []*remote.Upstream) []*remote.Upstream {
+	var out []*remote.Upstream
+	for _, u := range ups {
+		if u.Fs != nil {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // cipherHashers returns SHA-256 (for the manifest) plus each hash an
-// upstream will be verified with, one hasher per type so they run in parallel.
-func cipherHashers(live []*remote.Upstream, size int64) (map[rhash.Type]hasher, error) {
+// upstream will be verified with, one hasher per type so they run in
+// parallel. Upstreams that failed to answer count too: the manifest is
+// fixed now, and a later retry or heal of their copy verifies against it.
+func cipherHashers(ups []*remote.Upstream, size int64) (map[rhash.Type]hasher, error) {
 	hs := map[rhash.Type]hasher{rhash.SHA256: stdHash{sha256.New()}}
-	for _, u := range live {
+	for _, u := range ups {
 		t := remote.VerifyHash(u, size)
 		if t == rhash.None || hs[t] != nil {
 			continue
@@ -235,12 +275,15 @@ var errUploadDone = errors.New("upload already finished")
 func startUploads(ctx context.Context, live []*remote.Upstream, key string, size int64, created time.Time, outcome map[*remote.Upstream]*Outcome) ([]*io.PipeWriter, func()) {
 	pipes := make([]*io.PipeWriter, len(live))
 	done := make(chan struct{}, len(live))
+	start := time.Now()
 	for i, u := range live {
 		pr, pw := io.Pipe()
 		pipes[i] = pw
 		go func(u *remote.Upstream) {
 			defer func() { done <- struct{}{} }()
-			if _, err := remote.Put(ctx, u, key, pr, size, created); err != nil {
+			_, err := remote.Put(ctx, u, key, pr, size, created)
+			outcome[u].Duration = time.Since(start)
+			if err != nil {
 				outcome[u].Err = fmt.Errorf("upload failed: %w", err)
 				pr.CloseWithError(err)
 				return
@@ -281,14 +324,14 @@ func encryptInto(src io.Reader, enc *crypt.Encryptor, cw *io.PipeWriter) (int64,
 // stream runs both stages: plaintext -> {SHA-256, age}, then ciphertext ->
 // {hashes, one pipe per upload}. It returns the digests and the final
 // ciphertext size; per-upstream failures are left in outcome.
-func stream(ctx context.Context, job Job, key string, created time.Time, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome) (*sums, int64, error) {
+func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome, hashFor []*remote.Upstream) (*sums, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	enc, err := crypt.New(job.Keys.Recipients)
 	if err != nil {
 		return nil, 0, err
 	}
-	hs, err := cipherHashers(live, enc.Size(job.Source.Size))
+	hs, err := cipherHashers(hashFor, enc.Size(job.Source.Size))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -296,15 +339,24 @@ func stream(ctx context.Context, job Job, key string, created time.Time, live []
 	for _, h := range hs {
 		sinks = append(sinks, tee.Sink{W: h})
 	}
-	pipes, wait := startUploads(ctx, live, key, enc.Size(job.Source.Size), created, outcome)
+	pipes, wait := startUploads(ctx, live, res.Key, enc.Size(job.Source.Size), res.Name.Created, outcome)
 	for _, pw := range pipes {
 		sinks = append(sinks, tee.Sink{W: pw, Optional: true})
+	}
+	spoolSink := -1
+	if job.Spool != nil {
+		spoolSink = len(sinks)
+		sinks = append(sinks, tee.Sink{W: job.Spool, Optional: true})
 	}
 
 	cr, cw := io.Pipe()
 	stage2 := make(chan error, 1)
 	go func() {
-		_, err := tee.Copy(cr, sinks, tee.DefaultOptions)
+		tr, err := tee.Copy(cr, sinks, tee.DefaultOptions)
+		if spoolSink >= 0 {
+			res.SpoolErr = tr.Errs[spoolSink]
+			res.Spooled = err == nil && res.SpoolErr == nil
+		}
 		for _, pw := range pipes {
 			pw.CloseWithError(err) // nil: a clean EOF for every upload still running
 		}
