@@ -18,10 +18,10 @@ var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 type copyKind int
 
 const (
-	none copyKind = iota
-	full          // data of the manifest's size and the manifest
-	dataOnly      // a failed or running upload
-	manifestOnly  // half pruned
+	none         copyKind = iota
+	full                  // data of the manifest's size and the manifest
+	dataOnly              // a failed or running upload
+	manifestOnly          // half pruned
 	wrongSize
 )
 
@@ -372,4 +372,3 @@ func FuzzCheck(f *testing.F) {
 		checkInvariants(t, c, named, Check(c, named, now, maxAge))
 	})
 }
-
