@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgarchive/pgarchive/internal/naming"
+	"github.com/pgarchive/pgarchive/internal/prune"
+	"github.com/pgarchive/pgarchive/internal/retention"
+)
+
+func pruneCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "prune",
+		Usage: "delete old archives on every upstream, keeping generations as restic's forget does",
+		Description: `Plans, per database, which archives to keep by their creation time (from the archive name,
+never from storage timestamps), then deletes the others on every upstream: each archive's
+manifest on every upstream first, then its data objects, so an interrupted prune never leaves
+a copy that looks complete. Run it with --dry-run first.
+
+Keep rules (an archive is kept if any rule keeps it; N = -1 means no limit):
+   --keep-last N      the N newest archives
+   --keep-hourly N    the newest archive of each of the N newest hours that have one
+   --keep-daily N     ... days, --keep-weekly N: ISO weeks, --keep-monthly N, --keep-yearly N
+   --keep-within D    every archive younger than D, counted back from now
+Periods are in UTC, like the names. At least one rule is required. Whatever the rules, the
+newest archive with a complete copy is always kept; incomplete archives (no manifest: failed
+uploads) never fill a period, are removed when older than it and kept when newer (they may
+still be uploading).
+
+--keep-within takes Go durations (36h, 1h30m) and restic's spans (30d, 2w, 1y6m, 1y5m7d2h),
+with fixed lengths y = 365d, m = 30d, w = 7d; units from largest to smallest. "m" is months
+after y or before w/d/h, minutes after h or before s; "6m" alone is refused as ambiguous
+(write 180d, or 0y6m).
+
+Differences from restic's forget: --keep-within counts back from now, not from the newest
+archive; a bucket rule with periods left over does not also keep the oldest archive; the
+newest complete archive is always kept; a policy without rules is an error.
+
+Before deleting anything, prune writes and deletes a small probe object (` + prune.ProbeName + `)
+under --prefix on every upstream it is about to delete from: if any refuses (e.g. upload-only
+credentials on the database host), nothing is deleted anywhere and the exit status is 1. If
+an upstream cannot be listed, prune refuses too: it may hold copies the plan would not see.
+Read-only union members (:ro) are listed, and their copies count, but are never deleted from.
+
+One log line per removed archive and a summary (journald under systemd, with
+PGARCHIVE_DATABASE and PGARCHIVE_ARCHIVE). Exit status: 0 ok, 1 on any failure (a failed
+deletion is retried by the next prune), 2 for a usage error.
+
+Examples:
+   pgarchive prune --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly -1 --dry-run
+   pgarchive --config /etc/pgarchive.json prune -d db1 --keep-last 3 --keep-within 30d
+   pgarchive prune --keep-within 1y6m --json | jq '.databases[].removed'`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "database", Aliases: []string{"d"}, Usage: "prune database `NAME` (repeatable; default: every database on the remote)"},
+			&cli.IntFlag{Name: "keep-last", Usage: "keep the `N` newest archives (-1: all)"},
+			&cli.IntFlag{Name: "keep-hourly", Usage: "keep the newest archive of each of the last `N` hours with one (-1: all)"},
+			&cli.IntFlag{Name: "keep-daily", Usage: "keep the newest archive of each of the last `N` days with one (-1: all)"},
+			&cli.IntFlag{Name: "keep-weekly", Usage: "keep the newest archive of each of the last `N` ISO weeks with one (-1: all)"},
+			&cli.IntFlag{Name: "keep-monthly", Usage: "keep the newest archive of each of the last `N` months with one (-1: all)"},
+			&cli.IntFlag{Name: "keep-yearly", Usage: "keep the newest archive of each of the last `N` years with one (-1: all)"},
+			&cli.StringFlag{Name: "keep-within", Usage: "keep every archive younger than `DURATION`, counted back from now: 36h, 30d, 2w, 1y6m, ..."},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print each database's plan (keep/remove and why) and delete nothing"},
+			&cli.BoolFlag{Name: "json", Usage: "print the plan and what was done as JSON, for scripts"},
+		},
+		Action: runPrune,
+	}
+}
+
+// prunePolicy reads the keep flags; every mistake in them is a usage error.
+func prunePolicy(c *cli.Context) (retention.Policy, error) {
+	p := retention.Policy{
+		Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
+		Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly"),
+	}
+	if c.IsSet("keep-within") {
+		d, err := prune.ParseDuration(c.String("keep-within"))
+		if err != nil {
+			return p, usageError("--keep-within: %v", err)
+		}
+		p.Within = d
+	}
+	if err := p.Validate(); err != nil {
+		return p, usageError("%v", err)
+	}
+	return p, nil
+}
+
+func runPrune(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("prune takes no arguments (got %q)", c.Args().First())
+	}
+	policy, err := prunePolicy(c)
+	if err != nil {
+		return err
+	}
+	dbs := c.StringSlice("database")
+	for _, db := range dbs {
+		if err := naming.ValidateDatabase(db); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	one := ""
+	if len(dbs) == 1 {
+		one = dbs[0]
+	}
+	s, err := openSession(ctx, c, one)
+	if err != nil {
+		return err
+	}
+	ro := readOnlyMembers(s.settings.Remote)
+	deletable := make([]bool, len(s.ups))
+	for i, u := range s.ups {
+		deletable[i] = !ro[u.Name]
+	}
+	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{
+		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable,
+		DryRun: c.Bool("dry-run"), Log: logger,
+	})
+	if res != nil {
+		switch {
+		case c.Bool("json"):
+			enc := json.NewEncoder(c.App.Writer)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(res); jerr != nil && err == nil {
+				err = jerr
+			}
+		case res.DryRun:
+			printPlans(c, res, policy)
+		}
+	}
+	return err
+}
+
+func printPlans(c *cli.Context, res *prune.Result, p retention.Policy) {
+	w := c.App.Writer
+	if len(res.Databases) == 0 {
+		fmt.Fprintln(w, "no archives found: nothing to prune")
+		return
+	}
+	for i, d := range res.Databases {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "database %s: %s, as of %s (dry run: nothing deleted)\n", d.Database, describePolicy(p), res.Now.Format(retention.TimeLayout))
+		fmt.Fprint(w, d.Plan.Table())
+	}
+}
+
+func describePolicy(p retention.Policy) string {
+	var parts []string
+	for _, r := range []struct {
+		name string
+		n    int
+	}{{"last", p.Last}, {"hourly", p.Hourly}, {"daily", p.Daily}, {"weekly", p.Weekly}, {"monthly", p.Monthly}, {"yearly", p.Yearly}} {
+		switch {
+		case r.n == -1:
+			parts = append(parts, "keep-"+r.name+" all")
+		case r.n > 0:
+			parts = append(parts, fmt.Sprintf("keep-%s %d", r.name, r.n))
+		}
+	}
+	if p.Within > 0 {
+		parts = append(parts, "keep-within "+prune.FormatDuration(p.Within))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// readOnlyMembers names the union members marked :ro: prune lists them, as
+// their copies count, but never deletes there, as rclone's union would not.
+// :nc members take no new files but allow deletes, in rclone as here.
+func readOnlyMembers(remoteName string) map[string]bool {
+	info, name, _, conn, err := fs.ParseRemote(remoteName)
+	if err != nil || info.Name != "union" {
+		return nil
+	}
+	raw, _ := fs.ConfigMap(info.Prefix, info.Options, name, conn).Get("upstreams")
+	var list fs.SpaceSepList
+	if list.Set(raw) != nil {
+		return nil
+	}
+	ro := map[string]bool{}
+	for _, m := range list {
+		if n, ok := strings.CutSuffix(m, ":ro"); ok {
+			ro[n] = true
+		}
+	}
+	return ro
+}

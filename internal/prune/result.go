@@ -1,0 +1,102 @@
+package prune
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgarchive/pgarchive/internal/retention"
+)
+
+// Result is what a prune did (or, dry, would do), per database and upstream;
+// it renders as the --json output and carries the counts metrics need.
+type Result struct {
+	DryRun    bool       `json:"dry_run"`
+	Now       time.Time  `json:"now"`
+	Upstreams []string   `json:"upstreams"`
+	Databases []Database `json:"databases"`
+}
+
+// Database is one database's plan and outcome.
+type Database struct {
+	Database string    `json:"database"`
+	Archives []Archive `json:"archives"` // newest first, keeps and removals interleaved
+	Kept     int       `json:"kept"`
+	Removed  int       `json:"removed"` // removed from every deletable upstream (dry run: planned)
+	Failed   int       `json:"failed"`  // some deletion failed; the next prune tries again
+	// Upstreams has one entry per upstream, in Result.Upstreams' order.
+	Upstreams []UpstreamCount `json:"upstreams"`
+	// Plan is the retention plan, for the dry run's table.
+	Plan retention.Plan `json:"-"`
+}
+
+// Archive is one archive's decision and, for removals, what happened.
+type Archive struct {
+	Archive     string    `json:"archive"`
+	Key         string    `json:"key"`
+	Created     time.Time `json:"created"`
+	Complete    bool      `json:"complete"`
+	Action      string    `json:"action"` // "keep" or "remove"
+	Reasons     []string  `json:"reasons"`
+	RemovedFrom []string  `json:"removed_from,omitempty"` // upstreams its objects were deleted from
+	LeftOn      []string  `json:"left_on,omitempty"`      // read-only upstreams still holding it
+	Errors      []string  `json:"errors,omitempty"`
+}
+
+// UpstreamCount is one upstream's share of a database.
+type UpstreamCount struct {
+	Upstream string `json:"upstream"`
+	// Kept counts kept archives with a complete copy on this upstream.
+	Kept int `json:"kept"`
+	// Removed counts archives whose objects here were all deleted (dry
+	// run: would be).
+	Removed int `json:"removed"`
+	// Failed counts archives with a deletion here that failed.
+	Failed int `json:"failed"`
+}
+
+// Totals sums over databases.
+func (r *Result) Totals() (kept, removed, failed int) {
+	for _, d := range r.Databases {
+		kept += d.Kept
+		removed += d.Removed
+		failed += d.Failed
+	}
+	return kept, removed, failed
+}
+
+// Summary is the one line logged at the end of a prune.
+func (r *Result) Summary() string {
+	kept, removed, failed := r.Totals()
+	dbs := plural(len(r.Databases), "database")
+	ups := plural(len(r.Upstreams), "upstream")
+	if r.DryRun {
+		return fmt.Sprintf("prune --dry-run: %s on %s: would keep %s and remove %d; nothing deleted",
+			dbs, ups, plural(kept, "archive"), removed)
+	}
+	s := fmt.Sprintf("prune: %s on %s: kept %s, removed %d", dbs, ups, plural(kept, "archive"), removed)
+	if failed > 0 {
+		s += fmt.Sprintf(", %d could not be removed completely (see above)", failed)
+	}
+	return s
+}
+
+// describe is the per-archive log line of a removal.
+func (a Archive) describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "prune: removed %s (%s)", a.Archive, strings.Join(a.Reasons, ", "))
+	if len(a.RemovedFrom) > 0 {
+		fmt.Fprintf(&b, " from %s", strings.Join(a.RemovedFrom, ", "))
+	}
+	if len(a.LeftOn) > 0 {
+		fmt.Fprintf(&b, "; read-only %s keeps its copy", strings.Join(a.LeftOn, ", "))
+	}
+	return b.String()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
