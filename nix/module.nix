@@ -2,7 +2,8 @@
 # with age and upload it to every upstream of an rclone remote; and
 # services.pgarchive.drill: on a schedule, restore the newest archives into a
 # throwaway PostgreSQL and run checks against them. Either half can be enabled
-# without the other (a verifier host runs only the drill).
+# without the other (a verifier host runs only the drill). lifecycle.nix adds
+# the backlog, metrics and prune; notify.nix the webhooks.
 #
 # flake.nix applies the first argument, so that the package option can default
 # to the flake's own build and the overlay stays optional.
@@ -15,25 +16,15 @@ let
 
   cfg = config.services.pgarchive;
   drill = cfg.drill;
+  prune = cfg.prune;
   backupCfg = config.services.postgresqlBackup;
   pgCfg = config.services.postgresql;
   wiring = import ./wiring.nix;
   system = pkgs.stdenv.hostPlatform.system;
+  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion;
 
-  # Validated at build time, as sops-nix validates its manifest, so that a bad
-  # setting fails nixos-rebuild rather than the first nightly backup. A cross
-  # build cannot run the target's binary, so it skips the check.
-  checkedSettings = name: settings: pkgs.runCommand name {
-    json = builtins.toJSON settings;
-    passAsFile = [ "json" ];
-    preferLocalBuild = true;
-  } (lib.optionalString (pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform) ''
-    ${cfg.package}/bin/pgarchive check-config "$jsonPath"
-  '' + ''
-    cp "$jsonPath" "$out"
-  '');
-
-  # The archive units' settings: remote, dumps and the encryption key.
+  # The archive units' settings: remote, dumps, the encryption key, the
+  # backlog and metrics.
   archiveConfigFile = checkedSettings "pgarchive.json" (wiring.settings { inherit cfg; backup = backupCfg; });
 
   # The read side's settings: where the archives are, and nothing about keys,
@@ -41,13 +32,15 @@ let
   drillConfigFile = checkedSettings "pgarchive-read.json" (wiring.readSettings {
     inherit (cfg) remote prefix;
     inherit (drill) rcloneConfigFile;
+    metricsDir = cfg.metrics.textfileDirectory;
   });
 
   # What root's wrapper reads: the archive settings where this host archives,
-  # else (a verifier host) the read-side settings.
-  configFile = if cfg.enable then archiveConfigFile else drillConfigFile;
-
-  program = "${cfg.package}/bin/pgarchive";
+  # else (a verifier or prune host) the read-side settings of its unit.
+  configFile =
+    if cfg.enable then archiveConfigFile
+    else if drill.enable || !prune.enable then drillConfigFile
+    else prune.configFile;
 
   checksFile =
     if drill.checks == { } then null
@@ -73,32 +66,15 @@ let
 
   rootFlags =
     if cfg.enable then wiring.rootFlags cfg
-    else wiring.readRootFlags drill.rcloneConfigFile;
+    else wiring.readRootFlags (if drill.enable || !prune.enable then drill.rcloneConfigFile else prune.rcloneConfigFile);
 
-  # Like restic's createWrapper: root gets the units' settings for manual runs
-  # (`pgarchive list`, `verify`, `restore`, `archive`). Defaults apply only
-  # where the caller set nothing: environment and flags still win.
-  wrapper = pkgs.writeShellScriptBin "pgarchive" (''
-    ${lib.optionalString (cfg.environmentFile != null) ''
-      set -a
-      source ${lib.escapeShellArg cfg.environmentFile}
-      set +a
-    ''}
-  '' + lib.optionalString (rootPgBin != null) ''
-    export PGARCHIVE_PG_BIN="''${PGARCHIVE_PG_BIN:-${rootPgBin}}"
-  '' + lib.optionalString (rootDefaultKey != null) ''
-    keyGiven=
-    for arg in "$@"; do
-      case "$arg" in
-        -i|-i=*|--identity-file|--identity-file=*|-identity-file|-identity-file=*|--passphrase-file|--passphrase-file=*|-passphrase-file|-passphrase-file=*) keyGiven=1 ;;
-      esac
-    done
-    if [ -z "$keyGiven" ] && [ -z "''${PGARCHIVE_IDENTITY_FILE:-}" ] && [ -z "''${PGARCHIVE_PASSPHRASE_FILE:-}" ]; then
-      export ${rootDefaultKey.var}=${lib.escapeShellArg rootDefaultKey.path}
-    fi
-  '' + ''
-    exec ${program} --config ${configFile} ${lib.escapeShellArgs (rootFlags ++ cfg.extraArgs)} "$@"
-  '');
+  wrapper = import ./wrapper.nix {
+    inherit lib pkgs program configFile rootFlags;
+    inherit (cfg) extraArgs environmentFile;
+    pgBin = rootPgBin;
+    defaultKey = rootDefaultKey;
+    pruneRcloneConfigFile = if prune.enable then prune.rcloneConfigFile else null;
+  };
 
   credentials = wiring.credentials cfg;
 
@@ -115,6 +91,7 @@ let
             configFile = archiveConfigFile;
             inherit (cfg) extraArgs;
             backup = backupCfg;
+            heal = cfg.healAfterArchive;
           })
         ];
       }
@@ -139,35 +116,12 @@ let
         pgBin = "${drill.postgresqlPackage}/bin";
       };
       LoadCredential = drillCredentials;
-
-      # initdb refuses root: a transient user owns the throwaway cluster,
-      # which lives in the unit's private /tmp and goes with it.
-      DynamicUser = true;
-      PrivateTmp = true;
-      ProtectSystem = "strict";
-      ProtectHome = true;
-      PrivateDevices = true;
-      NoNewPrivileges = true;
-      CapabilityBoundingSet = "";
-      AmbientCapabilities = "";
-      # rclone reaches the remote over IP; the cluster listens on a socket.
-      RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-      SystemCallFilter = [ "@system-service" "~@privileged" ];
-      SystemCallErrorNumber = "EPERM";
-      SystemCallArchitectures = "native";
-      ProtectKernelTunables = true;
-      ProtectKernelModules = true;
-      ProtectKernelLogs = true;
-      ProtectControlGroups = true;
-      ProtectClock = true;
-      ProtectHostname = true;
-      ProtectProc = "invisible";
-      RestrictNamespaces = true;
-      RestrictRealtime = true;
-      RestrictSUIDSGID = true;
-      LockPersonality = true;
-      RemoveIPC = true;
-      UMask = "0077";
+    }
+    # initdb refuses root: a transient user (DynamicUser) owns the throwaway
+    # cluster, which lives in the unit's private /tmp and goes with it; the
+    # cluster listens on a socket (AF_UNIX), rclone reaches the remote over IP.
+    // import ./hardening.nix
+    // {
       # No MemoryDenyWriteExecute: PostgreSQL's JIT writes code at run time.
       # A drill competes with the production server on an archive host.
       Nice = lib.mkDefault 10;
@@ -202,13 +156,6 @@ let
       not be in the Nix store. The drill unit receives it with
       `LoadCredential=`, readable only by its transient user while it runs.
     '';
-  };
-
-  inStore = p: p == builtins.storeDir || lib.hasPrefix "${builtins.storeDir}/" p;
-
-  storeAssertion = name: value: {
-    assertion = value == null || !inStore value;
-    message = "${name} is ${toString value}, inside the world-readable Nix store: secrets must stay out of it. Point it at a file read at run time (e.g. config.sops.secrets.<name>.path or config.age.secrets.<name>.path).";
   };
 
   secretPathOptions = map (s: s.option) wiring.secrets ++ [ "environmentFile" ];
@@ -312,10 +259,12 @@ in
       default = null;
       example = "/run/secrets/pgarchive/env";
       description = ''
-        systemd `EnvironmentFile=` for the backup units (and sourced by the
-        root wrapper), e.g. for `RCLONE_CONFIG_<REMOTE>_<KEY>` overrides or
-        `PGARCHIVE_*` settings. It is applied to the whole unit, `pg_dump`
-        included. It must not be in the Nix store.
+        systemd `EnvironmentFile=` for the backup units and every pgarchive
+        unit (drill, prune, notify; and sourced by the root wrapper), e.g.
+        for `RCLONE_CONFIG_<REMOTE>_<KEY>` overrides, `HTTPS_PROXY` or
+        `PGARCHIVE_*` settings. It is applied to the whole backup unit,
+        `pg_dump` included; its rclone variables beat every unit's
+        rclone.conf, prune's own included. It must not be in the Nix store.
       '';
     };
 
@@ -432,8 +381,10 @@ in
     };
   };
 
+  imports = [ ./lifecycle.nix ./notify.nix ];
+
   config = lib.mkMerge [
-    (lib.mkIf (cfg.enable || drill.enable) {
+    (lib.mkIf (cfg.enable || drill.enable || prune.enable) {
       environment.systemPackages = [ wrapper ];
     })
 

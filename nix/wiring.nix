@@ -1,8 +1,8 @@
 # How services.pgarchive drives the helper, written with builtins only (no
 # nixpkgs lib) so that module.nix, the lib-free tests and the systemd-nspawn
 # test all render the very same settings file, credentials and ExecStartPost
-# line from one definition; the drill's settings, credentials and ExecStart
-# come from here too.
+# line from one definition; the ExecStart lines of the drill, prune and notify
+# units come from here too.
 let
   # Secret-bearing options: each is handed to the unit with LoadCredential= and
   # named in the store-resident settings file only by its credential path.
@@ -40,12 +40,19 @@ rec {
 
   # The JSON settings (keys are the helper's long flag names). Secrets appear
   # only as $CREDENTIALS_DIRECTORY paths, which the helper expands at run time.
+  # The lifecycle options are read with `or`, so that a cfg without them (the
+  # lib-free tests) renders the settings of a host without backlog or metrics.
   settings = { cfg, backup }:
-    readSettings { inherit (cfg) remote prefix rcloneConfigFile; }
+    readSettings {
+      inherit (cfg) remote prefix rcloneConfigFile;
+      stateDir = cfg.stateDir or null;
+      metricsDir = cfg.metrics.textfileDirectory or null;
+    }
     // {
       dump-dir = toString backup.location;
       dump-compression = backup.compression;
     }
+    // optional ((cfg.stateDir or null) != null && (cfg.backlogMaxSize or null) != null) { backlog-max-size = cfg.backlogMaxSize; }
     // optional (cfg.recipients != [ ]) { inherit (cfg) recipients; }
     // builtins.listToAttrs (map (s: {
       name = s.key;
@@ -53,12 +60,16 @@ rec {
     }) (setSecrets cfg));
 
   # What every subcommand needs to find the archives: the settings file of
-  # the drill unit, and root's wrapper on a host that only runs the drill.
-  # No key: the read side passes its decryption key on the command line.
-  readSettings = { remote, prefix, rcloneConfigFile }:
+  # the drill, prune and summary units, and of root's wrapper on a host that
+  # archives nothing. No key: the read side passes its decryption key on the
+  # command line. The metrics directory goes to the units that write metrics,
+  # the backlog's directory to those that report or upload it.
+  readSettings = { remote, prefix, rcloneConfigFile, metricsDir ? null, stateDir ? null }:
     { inherit remote; }
     // optional (prefix != "") { inherit prefix; }
-    // optional (rcloneConfigFile != null) { rclone-config = "$CREDENTIALS_DIRECTORY/rclone.conf"; };
+    // optional (rcloneConfigFile != null) { rclone-config = "$CREDENTIALS_DIRECTORY/rclone.conf"; }
+    // optional (stateDir != null) { state-dir = stateDir; }
+    // optional (metricsDir != null) { metrics-dir = metricsDir; };
 
   # LoadCredential= entries, ID:PATH.
   credentials = cfg: map (s: "${s.id}:${cfg.${s.option}}") (setSecrets cfg);
@@ -110,9 +121,51 @@ rec {
     );
 
   # extraArgs sit before the subcommand because the helper's flags are global.
-  execStartPost = { program, configFile, extraArgs, backup, db }:
+  # heal: after the upload, copy this database's archives to the upstreams
+  # that lack them.
+  execStartPost = { program, configFile, extraArgs, backup, db, heal ? false }:
     builtins.concatStringsSep " " (map escapeExecArg (
       [ program "--config" configFile ] ++ extraArgs
       ++ [ "archive" "--database" db "--file" (dumpPath backup db) ]
+      ++ (if heal then [ "--heal" ] else [ ])
     ));
+
+  # services.pgarchive.prune.keep, in the order of the helper's --help; null
+  # rules are left to the helper (off).
+  keepCounts = [ "last" "hourly" "daily" "weekly" "monthly" "yearly" ];
+
+  keepArgs = keep:
+    builtins.concatMap (r: if keep.${r} == null then [ ] else [ "--keep-${r}" (toString keep.${r}) ]) keepCounts
+    ++ (if keep.within == null then [ ] else [ "--keep-within" keep.within ]);
+
+  # ExecStart of pgarchive-prune: its own settings file (and so its own
+  # rclone.conf credential), the databases (none: all) and the keep rules.
+  pruneExecStart = { program, configFile, extraArgs, prune }:
+    builtins.concatStringsSep " " (map escapeExecArg (
+      [ program "--config" configFile ] ++ extraArgs ++ [ "prune" ]
+      ++ builtins.concatMap (db: [ "--database" db ]) prune.databases
+      ++ keepArgs prune.keep
+    ));
+
+  # ExecStart of the notify units. event is failure or success for the
+  # OnFailure=/OnSuccess= templates, whose instance (%i, left for systemd to
+  # expand) is the unit that finished; summary for the daily report, the
+  # only one that reads the remote and so the only one with a settings file.
+  # A webhook file is a credential; a plain URL is the caller's choice to put
+  # it in the store (and on the command line).
+  notifyExecStart = { program, extraArgs, notify, event, configFile ? null }:
+    builtins.concatStringsSep " " (
+      map escapeExecArg (
+        [ program ] ++ (if configFile == null then [ ] else [ "--config" configFile ])
+        ++ extraArgs ++ [ "notify" "--event" event ]
+      )
+      ++ (if event == "summary" then [ ] else [ "--unit" "%i" ])
+      ++ (if notify.webhookUrlFile != null
+          then [ "--webhook-url-file" "\${CREDENTIALS_DIRECTORY}/webhook-url" ]
+          else [ "--webhook-url" (escapeExecArg notify.webhookUrl) ])
+      ++ map escapeExecArg (
+        [ "--format" notify.format ]
+        ++ (if event == "summary" then [ ] else [ "--journal-lines" (toString notify.journalLines) ])
+      )
+    );
 }

@@ -30,8 +30,14 @@ let
     in if failed == [ ] then config
        else throw "\nFailed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}";
 
+  settingsFile = f: { path = "${f}"; json = f.env.json; build = f.buildCommand; };
+
   summary = config: let drill = config.services.pgarchive.drill; in {
-    units = lib.mapAttrs (_: s: { inherit (s) description wants after requires serviceConfig; }) config.systemd.services;
+    units = lib.mapAttrs (_: s: { inherit (s) description documentation wants after requires onFailure onSuccess serviceConfig; }) config.systemd.services;
+    tmpfiles = config.systemd.tmpfiles.rules;
+    groups = builtins.attrNames config.users.groups;
+    prune = settingsFile config.services.pgarchive.prune.configFile;
+    notifySummary = settingsFile config.services.pgarchive.notify.summary.configFile;
     timers = lib.mapAttrs (_: t: { inherit (t) description wantedBy timerConfig; }) config.systemd.timers;
     drill = {
       configPath = "${drill.configFile}";

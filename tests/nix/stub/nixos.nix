@@ -13,9 +13,15 @@ let
 
   strList = mkOption { type = types.listOf types.str; default = [ ]; };
 
+  # NixOS' unitNameType: specifiers such as %n are allowed in dependencies.
+  unitNames = mkOption {
+    type = types.listOf (types.strMatching "[a-zA-Z0-9@%:_.\\-]+[.](service|socket|device|mount|automount|swap|target|path|timer|scope|slice)");
+    default = [ ];
+  };
+
   service = types.submodule {
     options = {
-      description = mkOption { type = types.str; default = ""; };
+      description = mkOption { type = types.singleLineStr; default = ""; };
       documentation = strList;
       script = mkOption { type = types.lines; default = ""; };
       startAt = mkOption { type = types.either types.str (types.listOf types.str); default = [ ]; };
@@ -23,13 +29,15 @@ let
       after = strList;
       requires = strList;
       wantedBy = strList;
+      onFailure = unitNames;
+      onSuccess = unitNames;
       serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
     };
   };
 
   timer = types.submodule {
     options = {
-      description = mkOption { type = types.str; default = ""; };
+      description = mkOption { type = types.singleLineStr; default = ""; };
       wantedBy = strList;
       timerConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
     };
@@ -42,5 +50,13 @@ in
     environment.systemPackages = mkOption { type = types.listOf types.package; default = [ ]; };
     systemd.services = mkOption { type = types.attrsOf service; default = { }; };
     systemd.timers = mkOption { type = types.attrsOf timer; default = { }; };
+    systemd.tmpfiles.rules = strList;
+    users.groups = mkOption {
+      type = types.attrsOf (types.submodule {
+        options.members = strList;
+        options.gid = mkOption { type = types.nullOr types.int; default = null; };
+      });
+      default = { };
+    };
   };
 }

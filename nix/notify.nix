@@ -1,0 +1,203 @@
+# services.pgarchive.notify: webhooks when a pgarchive unit fails (and,
+# optionally, succeeds), sent by `pgarchive notify` from OnFailure=/OnSuccess=
+# handler units, and a daily summary. Imported by module.nix.
+{ config, lib, pkgs, ... }:
+
+let
+  inherit (lib) mkOption types;
+
+  cfg = config.services.pgarchive;
+  notify = cfg.notify;
+  summary = notify.summary;
+  backupCfg = config.services.postgresqlBackup;
+  wiring = import ./wiring.nix;
+  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion;
+
+  used = notify.onFailure || notify.onSuccess || summary.enable;
+
+  # The units whose end is reported: what pgarchive runs on this host.
+  watched =
+    lib.optionals cfg.enable (map (wiring.unitName backupCfg) cfg.databases)
+    ++ lib.optional cfg.drill.enable "pgarchive-drill"
+    ++ lib.optional cfg.prune.enable "pgarchive-prune";
+
+  # The summary reads the remote with the archive host's rclone.conf, or the
+  # drill's on a verifier host, and the backlog where this host archives.
+  summaryRcloneConfigFile = if cfg.rcloneConfigFile != null then cfg.rcloneConfigFile else cfg.drill.rcloneConfigFile;
+
+  summaryConfigFile = checkedSettings "pgarchive-summary.json" (wiring.readSettings {
+    inherit (cfg) remote prefix;
+    rcloneConfigFile = summaryRcloneConfigFile;
+    stateDir = if cfg.enable then cfg.stateDir else null;
+  });
+
+  webhookCredential = lib.optional (notify.webhookUrlFile != null) "webhook-url:${notify.webhookUrlFile}";
+
+  notifyService = { description, event, extra ? { } }: {
+    inherit description;
+    documentation = [ "https://github.com/pgarchive/pgarchive#nixos" ];
+    wants = [ "network-online.target" ];
+    after = [ "network-online.target" ];
+    serviceConfig = import ./hardening.nix // {
+      Type = "oneshot";
+      ExecStart = wiring.notifyExecStart ({
+        inherit program notify event;
+        inherit (cfg) extraArgs;
+      } // lib.optionalAttrs (event == "summary") { configFile = summaryConfigFile; });
+      MemoryDenyWriteExecute = true;
+    }
+    // lib.optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = [ cfg.environmentFile ]; }
+    // extra;
+  };
+
+  # A template per event: the instance is the unit that ended (%n of the
+  # watched unit), and MONITOR_* variables from systemd describe how.
+  handler = event: notifyService {
+    description = "pgarchive: report the ${event} of %i";
+    inherit event;
+    extra = {
+      # journalctl reads the last lines of the unit that ended.
+      SupplementaryGroups = [ "systemd-journal" ];
+    } // lib.optionalAttrs (webhookCredential != [ ]) { LoadCredential = webhookCredential; };
+  };
+in
+{
+  options.services.pgarchive.notify = {
+    onFailure = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Post to the webhook when a unit of pgarchive fails: each backup unit
+        pgarchive archives for, the drill and prune. The message names the
+        unit, the database, the failing upstream and the unit's last journal
+        lines (`OnFailure=pgarchive-notify-failure@%n.service`).
+      '';
+    };
+
+    onSuccess = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Post to the webhook after each successful run of those units too (`OnSuccess=`).";
+    };
+
+    webhookUrl = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "https://hooks.slack.com/services/T000/B000/XXXX";
+      description = ''
+        URL the notifications are posted to. It ends up in the
+        world-readable Nix store and on the notify command line; since a
+        webhook URL is usually a bearer secret, prefer
+        {option}`services.pgarchive.notify.webhookUrlFile`.
+      '';
+    };
+
+    webhookUrlFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/pgarchive/webhook-url";
+      description = ''
+        File holding the webhook URL. A string path read at run time, e.g.
+        from sops-nix or agenix; it must not be in the Nix store. The notify
+        units receive it with `LoadCredential=`.
+      '';
+    };
+
+    format = mkOption {
+      type = types.enum [ "slack" "json" ];
+      default = "slack";
+      description = ''
+        Payload: `slack` posts `{"text": …}` as Slack's incoming webhooks
+        (and Mattermost, Rocket.Chat, Discord's `/slack` endpoint) accept
+        it; `json` posts pgarchive's own object with every field.
+      '';
+    };
+
+    journalLines = mkOption {
+      type = types.ints.unsigned;
+      default = 20;
+      description = ''
+        How many of the failed unit's last journal lines a notification
+        carries. They leave the host with the message; `0` sends none.
+      '';
+    };
+
+    summary = {
+      enable = lib.mkEnableOption ''
+        a daily summary on the webhook: what was archived in the last 24
+        hours, per upstream, and the size of the backlog
+      '';
+
+      startAt = mkOption {
+        type = types.either types.str (types.listOf types.str);
+        default = "*-*-* 08:00:00";
+        description = "When to send the summary, as systemd calendar events (`OnCalendar=`).";
+      };
+
+      configFile = mkOption {
+        type = types.package;
+        readOnly = true;
+        internal = true;
+        default = summaryConfigFile;
+        description = "The summary's build-time validated settings file (remote, prefix, rclone.conf, backlog).";
+      };
+    };
+  };
+
+  config = lib.mkMerge [
+    (lib.mkIf used {
+      assertions = [
+        {
+          assertion = (notify.webhookUrl != null) != (notify.webhookUrlFile != null);
+          message =
+            if notify.webhookUrl == null then
+              "services.pgarchive.notify: no webhook: set exactly one of notify.webhookUrl or notify.webhookUrlFile."
+            else
+              "services.pgarchive.notify: set exactly one of notify.webhookUrl or notify.webhookUrlFile, not both.";
+        }
+        (storeAssertion "services.pgarchive.notify.webhookUrlFile" notify.webhookUrlFile)
+      ];
+    })
+
+    (lib.mkIf summary.enable {
+      assertions = [
+        {
+          assertion = summaryRcloneConfigFile != null || cfg.environmentFile != null;
+          message = "services.pgarchive.notify.summary needs an rclone.conf that defines ${cfg.remote}: set services.pgarchive.rcloneConfigFile (or RCLONE_CONFIG in services.pgarchive.environmentFile).";
+        }
+      ]
+      # The archive half asserts this itself when it is enabled.
+      ++ lib.optional (!cfg.enable) (storeAssertion "services.pgarchive.rcloneConfigFile" summaryRcloneConfigFile);
+
+      systemd.services.pgarchive-notify-summary = notifyService {
+        description = "pgarchive: post the daily summary";
+        event = "summary";
+        extra = {
+          LoadCredential = lib.optional (summaryRcloneConfigFile != null) "rclone.conf:${summaryRcloneConfigFile}" ++ webhookCredential;
+        }
+        # The backlog directory is group-readable, not world-readable.
+        // lib.optionalAttrs cfg.enable { SupplementaryGroups = [ "pgarchive" ]; };
+      };
+
+      systemd.timers.pgarchive-notify-summary = {
+        description = "Daily pgarchive summary";
+        wantedBy = [ "timers.target" ];
+        timerConfig = {
+          OnCalendar = summary.startAt;
+          Persistent = true;
+          RandomizedDelaySec = lib.mkDefault "10min";
+        };
+      };
+    })
+
+    (lib.mkIf notify.onFailure {
+      systemd.services = lib.genAttrs watched (_: { onFailure = [ "pgarchive-notify-failure@%n.service" ]; })
+        // { "pgarchive-notify-failure@" = handler "failure"; };
+    })
+
+    (lib.mkIf notify.onSuccess {
+      systemd.services = lib.genAttrs watched (_: { onSuccess = [ "pgarchive-notify-success@%n.service" ]; })
+        // { "pgarchive-notify-success@" = handler "success"; };
+    })
+  ];
+}
