@@ -49,15 +49,17 @@ type DatabaseDigest struct {
 type Backlog struct {
 	Archives  int               `json:"archives"`
 	Bytes     int64             `json:"bytes"`
+	Oldest    *time.Time        `json:"oldest"` // creation time of the oldest archive held; null when empty
 	Databases []BacklogDatabase `json:"databases"`
 	Error     string            `json:"error"` // the backlog could not be read
 }
 
 // BacklogDatabase is one database's part of the backlog.
 type BacklogDatabase struct {
-	Database string `json:"database"`
-	Archives int    `json:"archives"`
-	Bytes    int64  `json:"bytes"`
+	Database string    `json:"database"`
+	Archives int       `json:"archives"`
+	Bytes    int64     `json:"bytes"`
+	Oldest   time.Time `json:"oldest"`
 }
 
 // Summarize counts, per upstream, the complete copies of archives created

@@ -82,7 +82,7 @@ func TestSummarize(t *testing.T) {
 
 func TestSummaryNotice(t *testing.T) {
 	d := Summarize(testCatalog(t), now, 24*time.Hour)
-	d.Backlog = &Backlog{Archives: 2, Bytes: 5 << 20, Databases: []BacklogDatabase{{"db3", 1, 1 << 20}, {"db1", 1, 4 << 20}}}
+	d.Backlog = &Backlog{Archives: 2, Bytes: 5 << 20, Databases: []BacklogDatabase{{Database: "db3", Archives: 1, Bytes: 1 << 20}, {Database: "db1", Archives: 1, Bytes: 4 << 20}}}
 	SortBacklog(d.Backlog)
 	n := SummaryNotice("pg1", now, "", d)
 	text := SlackText(n)
