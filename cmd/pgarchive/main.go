@@ -74,7 +74,7 @@ Examples:
 		Flags:  globalFlags(),
 		Before: setupLogging,
 		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(),
-			checkConfigCommand(), demoCommand()},
+			notifyCommand(), checkConfigCommand(), demoCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
