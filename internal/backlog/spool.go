@@ -1,0 +1,329 @@
+package backlog
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pgarchive/pgarchive/internal/archive"
+)
+
+// Spool receives an archive's ciphertext while it is uploaded (as
+// archive.Job.Spool) and becomes a backlog entry if some upstream failed.
+type Spool struct {
+	stateDir string
+	dir      string // backlog/tmp/<random>, locked while we write it
+	lock     *lock
+	f        *os.File
+	max      int64
+	n        int64
+	err      error
+}
+
+// NewSpool starts spooling into stateDir's backlog; max is the backlog's
+// size cap, which one archive can't pass either. It also removes what
+// crashed runs left in backlog/tmp.
+func NewSpool(stateDir string, max int64) (*Spool, error) {
+	if err := os.MkdirAll(tmpDir(stateDir), 0o700); err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	if err := os.MkdirAll(entriesDir(stateDir), 0o700); err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	// Under the backlog lock, so no other process's spool is removed
+	// between its creation and its own lock.
+	g, err := waitLockFile(lockPath(stateDir))
+	if err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	defer g.release()
+	cleanTmp(stateDir)
+	dir, err := os.MkdirTemp(tmpDir(stateDir), "spool-")
+	if err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	l, err := tryLockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, dataFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		l.release()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	return &Spool{stateDir: stateDir, dir: dir, lock: l, f: f, max: max}, nil
+}
+
+func lockPath(stateDir string) string { return filepath.Join(Root(stateDir), "lock") }
+
+// cleanTmp removes spools and half-removed entries that no live process
+// holds (a crash, a power cut). The caller holds the backlog lock.
+func cleanTmp(stateDir string) {
+	des, _ := os.ReadDir(tmpDir(stateDir))
+	for _, de := range des {
+		p := filepath.Join(tmpDir(stateDir), de.Name())
+		l, err := tryLockDir(p)
+		if err != nil {
+			continue // in use, or not a directory we can open
+		}
+		os.RemoveAll(p)
+		l.release()
+	}
+}
+
+// Write spools p. After the first failure (a full disk, the cap) it keeps
+// failing, and the partial file is removed at once to give the space back.
+func (s *Spool) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.n+int64(len(p)) > s.max {
+		s.fail(fmt.Errorf("the archive is larger than the backlog's size cap (%s)", archive.HumanBytes(s.max)))
+		return 0, s.err
+	}
+	n, err := s.f.Write(p)
+	s.n += int64(n)
+	if err != nil {
+		s.fail(fmt.Errorf("backlog %s: %w", s.dir, err))
+		return n, s.err
+	}
+	return n, nil
+}
+
+func (s *Spool) fail(err error) {
+	s.err = err
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	os.Remove(filepath.Join(s.dir, dataFile))
+}
+
+// Discard drops the spool: every upstream took its copy, or the run failed
+// before there was an archive to keep.
+func (s *Spool) Discard() {
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	os.RemoveAll(s.dir)
+	s.lock.release()
+}
+
+// Keep describes the archive a spool is to be kept as.
+type Keep struct {
+	Key        string
+	Remote     string
+	Size       int64  // the ciphertext's size, from the manifest
+	Manifest   []byte // the manifest body the other upstreams got
+	Pending    []string
+	Held       []string
+	LastErrors map[string]string
+}
+
+// Keep turns the spool into a backlog entry, dropping the oldest entries if
+// the cap requires it (each logged at error level, naming the archive and
+// who still holds it). On error the spool is discarded.
+func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
+	defer func() {
+		if err != nil {
+			s.Discard()
+		}
+	}()
+	if s.err != nil {
+		return s.err
+	}
+	if s.n != k.Size {
+		return fmt.Errorf("backlog: spooled %d bytes, the archive has %d", s.n, k.Size)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("backlog %s: %w", s.dir, err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("backlog %s: %w", s.dir, err)
+	}
+	s.f = nil
+	meta := Meta{Key: k.Key, Remote: k.Remote, Spooled: time.Now().UTC().Truncate(time.Second),
+		Pending: k.Pending, Held: k.Held, LastErrors: k.LastErrors}
+	if err := writeFileSync(filepath.Join(s.dir, manifestFile), k.Manifest); err != nil {
+		return err
+	}
+	if err := writeMeta(s.dir, meta); err != nil {
+		return err
+	}
+	if _, ok := ParseKey(k.Key); !ok {
+		return fmt.Errorf("backlog: %q is not an archive key", k.Key)
+	}
+
+	g, err := waitLockFile(lockPath(s.stateDir))
+	if err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	defer g.release()
+	if err := makeRoom(s.stateDir, k.Key, s.n, s.max, log); err != nil {
+		return err
+	}
+	target := filepath.Join(entriesDir(s.stateDir), filepath.FromSlash(k.Key))
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	// A directory is renamed only onto a missing or empty one, so an entry
+	// of the same key (same database, same second) is never overwritten.
+	if err := os.Rename(s.dir, target); err != nil {
+		return fmt.Errorf("backlog: keeping %s: %w", k.Key, err)
+	}
+	syncDir(filepath.Dir(target))
+	syncDir(tmpDir(s.stateDir))
+	s.dir = target
+	s.lock.release()
+	return nil
+}
+
+// makeRoom drops the oldest entries that are not in use until size more
+// bytes fit under max. The caller holds the backlog lock.
+func makeRoom(stateDir, key string, size, max int64, log *slog.Logger) error {
+	entries, listErr := List(stateDir, "")
+	sizes := make([]int64, len(entries))
+	busy := make([]bool, len(entries))
+	locks := make([]*lock, len(entries))
+	defer func() {
+		for _, l := range locks {
+			l.release()
+		}
+	}()
+	var total int64
+	for i, e := range entries {
+		sizes[i] = e.Size
+		total += e.Size
+		l, err := tryLockDir(e.Dir)
+		if err != nil {
+			busy[i] = true
+			continue
+		}
+		locks[i] = l
+	}
+	if total+size <= max {
+		return nil
+	}
+	drop, fits := planCap(sizes, busy, size, max)
+	if !fits {
+		if listErr != nil {
+			log.Error(listErr.Error())
+		}
+		return fmt.Errorf("BACKLOG FULL: %s (%s) does not fit in the backlog's %s (%s held, %s of it in use by a running retry); it is NOT kept",
+			key, archive.HumanBytes(size), archive.HumanBytes(max), archive.HumanBytes(total), archive.HumanBytes(busyBytes(sizes, busy)))
+	}
+	for _, i := range drop {
+		e := entries[i]
+		if err := removeEntry(stateDir, e, locks[i], false); err != nil {
+			return fmt.Errorf("backlog: dropping %s to make room: %w", e.Key, err)
+		}
+		log.Error(fmt.Sprintf("BACKLOG FULL (cap %s): dropped %s (%s, spooled %s) to make room for %s; %s",
+			archive.HumanBytes(max), e.Key, archive.HumanBytes(e.Size), e.Meta.Spooled.Format(time.RFC3339), key, holders(e.Meta)),
+			"archive", e.Key, "database", e.Name.Database)
+	}
+	return nil
+}
+
+func busyBytes(sizes []int64, busy []bool) int64 {
+	var n int64
+	for i, b := range busy {
+		if b {
+			n += sizes[i]
+		}
+	}
+	return n
+}
+
+// holders says what dropping an entry costs.
+func holders(m Meta) string {
+	pending := strings.Join(m.Pending, ", ")
+	if len(m.Held) == 0 {
+		return "no upstream holds it (" + pending + " never got it): THIS ARCHIVE IS LOST"
+	}
+	return fmt.Sprintf("%s never got it; still held by %s", pending, strings.Join(m.Held, ", "))
+}
+
+// removeEntry takes an entry out of entries/ in one rename, then deletes
+// it; the caller holds its lock. Folders left empty above it are pruned
+// under the backlog lock (taken here unless the caller holds it), so that a
+// concurrent Keep never loses the folder it is renaming into.
+func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
+	if !l.still(e.Dir) {
+		return fmt.Errorf("%s changed under us", e.Dir)
+	}
+	if err := os.MkdirAll(tmpDir(stateDir), 0o700); err != nil {
+		return err
+	}
+	gone, err := os.MkdirTemp(tmpDir(stateDir), "removed-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(e.Dir, filepath.Join(gone, "entry")); err != nil {
+		os.Remove(gone)
+		return err
+	}
+	syncDir(filepath.Dir(e.Dir))
+	os.RemoveAll(gone)
+	if takeGlobal {
+		g, err := waitLockFile(lockPath(stateDir))
+		if err != nil {
+			return nil // the entry is gone; empty folders are harmless
+		}
+		defer g.release()
+	}
+	root := entriesDir(stateDir)
+	for d := filepath.Dir(e.Dir); d != root && strings.HasPrefix(d, root); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break // not empty
+		}
+	}
+	return nil
+}
+
+func writeMeta(dir string, m Meta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileSync(filepath.Join(dir, entryFile), append(b, '\n'))
+}
+
+// writeFileSync replaces path atomically: a temporary file, synced, then
+// renamed over it.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backlog: %w", err)
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
