@@ -73,7 +73,7 @@ Examples:
    pgarchive demo        # the whole job on local folders, a generated key and a sample dump`,
 		Flags:  globalFlags(),
 		Before: setupLogging,
-		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(),
+		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(), statusCommand(),
 			notifyCommand(), checkConfigCommand(), demoCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
