@@ -36,6 +36,10 @@ type Delivered struct {
 // given a manifest.
 var ErrContentMismatch = errors.New("content differs from the manifest")
 
+// ErrSourceRead marks a source that failed while being read (a network
+// error, say): it may well be intact, but nothing was stored from it.
+var ErrSourceRead = errors.New("reading the source failed")
+
 // Deliver stores d on u from r, which yields the ciphertext. The rules that
 // make a manifest mean "complete" hold here as in Run:
 //   - a manifest already on u is removed first, so data being replaced never
@@ -45,7 +49,8 @@ var ErrContentMismatch = errors.New("content differs from the manifest")
 //     as uploaded;
 //   - only then is the manifest put.
 //
-// An error wrapping ErrContentMismatch blames r, any other error u.
+// An error wrapping ErrContentMismatch or ErrSourceRead blames r, any other
+// error u.
 func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (Delivered, error) {
 	start := time.Now()
 	m := d.Manifest
@@ -86,7 +91,7 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 	upErr := <-putErr
 	switch {
 	case copyErr != nil && !errors.Is(copyErr, tee.ErrAllOptionalFailed):
-		return Delivered{}, fmt.Errorf("%w: reading it failed: %v", ErrContentMismatch, copyErr)
+		return Delivered{}, fmt.Errorf("%w: %v", ErrSourceRead, copyErr)
 	case res.N > size || (res.N < size && copyErr == nil):
 		return Delivered{}, fmt.Errorf("%w: %s bytes, the manifest says %d", ErrContentMismatch, lengthLabel(res.N, size), size)
 	case upErr != nil:

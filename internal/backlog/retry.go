@@ -191,6 +191,9 @@ func deliverOne(ctx context.Context, ups []*remote.Upstream, name string, e *Ent
 	if errors.Is(err, archive.ErrContentMismatch) {
 		return "", fmt.Errorf("the backlog's copy %s is damaged (%v); nothing was stored: `pgarchive heal` can copy it from an upstream that holds it", e.DataPath(), err)
 	}
+	if errors.Is(err, archive.ErrSourceRead) {
+		return "", fmt.Errorf("the backlog's copy %s could not be read: %v", e.DataPath(), err)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,227 @@
+package heal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	rhash "github.com/rclone/rclone/fs/hash"
+
+	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/manifest"
+	"github.com/pgarchive/pgarchive/internal/remote"
+)
+
+// Options say what to heal and how.
+type Options struct {
+	// Upstreams are every upstream of the remote, in the catalog's order
+	// (read-only members too: they can be sources).
+	Upstreams []*remote.Upstream
+	// Writable names the upstreams that may be written to.
+	Writable map[string]bool
+	// Quick trusts the listing: complete copies are not asked for their
+	// backend hash, which local and SFTP upstreams compute by reading the
+	// whole object. Damaged sources are still never copied: every byte
+	// that moves is checked against the manifest's SHA-256.
+	Quick  bool
+	DryRun bool
+	Log    *slog.Logger
+}
+
+// Result sums a run up.
+type Result struct {
+	Archives   int // archives looked at
+	Healthy    int // archives every writable upstream holds intact
+	Healed     int // copies stored
+	Planned    int // dry run: copies that would be healed
+	Failed     int // copies that could not be healed
+	BadSources int // copies found damaged while being read
+}
+
+// Run heals archives (from the catalog over opt.Upstreams). Every copy
+// healed or not is logged naming the archive, the upstream and the source.
+func Run(ctx context.Context, archives []*catalog.Archive, opt Options) *Result {
+	res := &Result{}
+	for _, a := range archives {
+		if ctx.Err() != nil {
+			break
+		}
+		res.Archives++
+		healArchive(ctx, a, opt, res)
+	}
+	return res
+}
+
+func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Result) {
+	log := opt.Log.With("archive", a.Key, "database", a.Name.Database)
+	if len(a.CompleteCopies()) == 0 {
+		if hasManifest(a) {
+			res.Failed++
+			log.Error(fmt.Sprintf("heal: %s has no complete copy on any upstream (%v); nothing to heal from", a.Key, a.ManifestErr))
+		} else {
+			// Data without a manifest everywhere: an upload that failed
+			// everywhere, or one still running. Not an archive yet.
+			log.Debug(fmt.Sprintf("heal: %s has no manifest anywhere; left alone", a.Key))
+		}
+		return
+	}
+	copies := make([]Copy, len(a.Copies))
+	for i, u := range opt.Upstreams {
+		copies[i] = Copy{State: a.State(i), Writable: opt.Writable[u.Name]}
+		if copies[i].State == catalog.Complete && !opt.Quick {
+			h, err := checkHash(ctx, u, a.Key, a.Manifest)
+			if err != nil {
+				log.Warn(fmt.Sprintf("heal: %s on %s: could not read the backend's hash: %v", a.Key, u.Name, err), "upstream", u.Name)
+			}
+			copies[i].Hash = h
+		}
+	}
+	targets, sources := Plan(copies)
+	if len(targets) == 0 {
+		res.Healthy++
+		return
+	}
+	body, err := a.Manifest.Marshal()
+	if err != nil {
+		res.Failed += len(targets)
+		log.Error(fmt.Sprintf("heal: %s: %v", a.Key, err))
+		return
+	}
+	d := archive.Delivery{Key: a.Key, Manifest: a.Manifest, Body: body}
+	bad := map[int]bool{}
+	for k := 0; k < len(targets); k++ {
+		t := targets[k]
+		tu := opt.Upstreams[t]
+		ulog := log.With("upstream", tu.Name)
+		why := copies[t].Why()
+		if bad[t] {
+			why = "damaged: its content did not match the manifest when read"
+		}
+		if opt.DryRun {
+			res.Planned++
+			ulog.Info(fmt.Sprintf("heal: would heal %s on %s (%s) from %s", a.Key, tu.Name, why, names(opt.Upstreams, sources, bad)))
+			continue
+		}
+		from, out, err := healCopy(ctx, d, tu, t, sources, bad, opt, log)
+		// A source found damaged is healed too, once the others are done.
+		for s := range bad {
+			if opt.Writable[opt.Upstreams[s].Name] && !slices.Contains(targets, s) {
+				targets = append(targets, s)
+			}
+		}
+		if err != nil {
+			res.Failed++
+			ulog.Error(fmt.Sprintf("heal: could not heal %s on %s (%s): %v", a.Key, tu.Name, why, err))
+			continue
+		}
+		res.Healed++
+		check := "size checked"
+		if out.Verified != rhash.None {
+			check = "size and " + out.Verified.String() + " verified"
+		}
+		ulog.Info(fmt.Sprintf("healed %s on %s from %s (was %s; %s, sha256 matched, %s, %s)", a.Key, tu.Name, opt.Upstreams[from].Name,
+			why, archive.HumanBytes(a.Manifest.Ciphertext.Size), check, out.Duration.Round(1e6)),
+			"source", opt.Upstreams[from].Name, "bytes", a.Manifest.Ciphertext.Size)
+	}
+	res.BadSources += len(bad)
+}
+
+// healCopy stores d on target from the first source whose bytes match the
+// manifest. A source whose content differs is marked bad and skipped; one
+// that fails to be read is skipped. An upload failure ends the attempt:
+// the fault is the target's.
+func healCopy(ctx context.Context, d archive.Delivery, target *remote.Upstream, t int, sources []int, bad map[int]bool, opt Options, log *slog.Logger) (int, archive.Delivered, error) {
+	var skipped []string
+	for _, s := range sources {
+		if s == t || bad[s] {
+			continue
+		}
+		su := opt.Upstreams[s]
+		out, err := copyFrom(ctx, su, target, d)
+		switch {
+		case err == nil:
+			return s, out, nil
+		case errors.Is(err, archive.ErrContentMismatch):
+			bad[s] = true
+			log.Error(fmt.Sprintf("heal: %s on %s is damaged: %v; not used as a source", d.Key, su.Name, err), "upstream", su.Name)
+			skipped = append(skipped, su.Name+": damaged")
+		case errors.Is(err, archive.ErrSourceRead):
+			log.Warn(fmt.Sprintf("heal: %s: reading the copy on %s failed: %v; trying the next source", d.Key, su.Name, err), "upstream", su.Name)
+			skipped = append(skipped, su.Name+": "+err.Error())
+		default:
+			return s, out, err
+		}
+	}
+	if len(skipped) == 0 {
+		return -1, archive.Delivered{}, errors.New("no other upstream holds a good copy")
+	}
+	return -1, archive.Delivered{}, fmt.Errorf("no good source (%s)", strings.Join(skipped, "; "))
+}
+
+func copyFrom(ctx context.Context, src, dst *remote.Upstream, d archive.Delivery) (archive.Delivered, error) {
+	obj, err := src.Fs.NewObject(ctx, d.Key)
+	if err != nil {
+		return archive.Delivered{}, fmt.Errorf("%w: %v", archive.ErrSourceRead, err)
+	}
+	rc, err := obj.Open(ctx)
+	if err != nil {
+		return archive.Delivered{}, fmt.Errorf("%w: %v", archive.ErrSourceRead, err)
+	}
+	defer rc.Close()
+	return archive.Deliver(ctx, dst, d, rc)
+}
+
+func names(ups []*remote.Upstream, idx []int, bad map[int]bool) string {
+	var out []string
+	for _, i := range idx {
+		if !bad[i] {
+			out = append(out, ups[i].Name)
+		}
+	}
+	return strings.Join(out, " or ")
+}
+
+func hasManifest(a *catalog.Archive) bool {
+	for _, c := range a.Copies {
+		if c.HasManifest {
+			return true
+		}
+	}
+	return false
+}
+
+// cheapFirst orders the hashes to ask a backend for by what they cost where
+// they are computed by re-reading (local, SFTP); S3's MD5 is its ETag.
+var cheapFirst = []rhash.Type{rhash.CRC32, rhash.MD5, rhash.SHA256}
+
+// checkHash compares the backend's own hash of a complete copy with the
+// manifest, where the manifest records one the backend offers.
+func checkHash(ctx context.Context, u *remote.Upstream, key string, m *manifest.Manifest) (Hash, error) {
+	want := map[rhash.Type]string{rhash.CRC32: m.Ciphertext.CRC32, rhash.MD5: m.Ciphertext.MD5, rhash.SHA256: m.Ciphertext.SHA256}
+	set := u.Fs.Hashes()
+	for _, t := range cheapFirst {
+		if want[t] == "" || !set.Contains(t) {
+			continue
+		}
+		obj, err := u.Fs.NewObject(ctx, key)
+		if err != nil {
+			return HashUnchecked, err
+		}
+		got, err := obj.Hash(ctx, t)
+		if err != nil {
+			return HashUnchecked, err
+		}
+		if got == "" {
+			continue // e.g. an S3 multipart object: no whole-object MD5
+		}
+		if got != want[t] {
+			return HashBad, nil
+		}
+		return HashOK, nil
+	}
+	return HashUnchecked, nil
+}
