@@ -29,8 +29,9 @@ let
   keepRuleSet = lib.any (r: prune.keep.${r} != null && prune.keep.${r} != 0) wiring.keepCounts
     || prune.keep.within != null;
 
-  # The helper's --keep-within: years, months, weeks, days and hours, combined.
-  isKeepWithin = d: builtins.match "([0-9]+[ymwdh])+" d != null;
+  # The shape of prune's --keep-within (restic's spans and Go's durations);
+  # the helper itself refuses what is ambiguous, such as a bare "6m".
+  isKeepWithin = d: builtins.match "(([0-9]+([.][0-9]*)?|[.][0-9]+)(y|m|w|d|h|s|ms|us|µs|μs|ns))+" d != null;
 
   keepOption = what: mkOption {
     type = types.nullOr (types.addCheck types.int (n: n >= -1));
@@ -143,8 +144,9 @@ in
           example = "30d";
           description = ''
             Keep every archive younger than this, counted back from now (not,
-            as restic does, from the newest archive): years, months, weeks,
-            days and hours, e.g. `36h`, `30d`, `2w` or `1y6m`.
+            as restic does, from the newest archive): restic's spans or Go's
+            durations, e.g. `36h`, `30d`, `2w` or `1y6m` (y = 365 days, m =
+            30 days after a year, w = 7 days).
           '';
         };
       };

@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/pgarchive/pgarchive/tests/harness"
-	"github.com/pgarchive/pgarchive/tests/nix/nixeval"
 )
 
 // The drill half of the module (services.pgarchive.drill), evaluated with the
@@ -403,94 +401,18 @@ func checkWrapper(t *testing.T, text, pkgPath, pgBinSuffix, key string) {
 	}
 }
 
-// verifyUnits writes the drill's service and timer as NixOS renders unit
-// files and runs systemd-analyze verify on them, which knows every directive
-// name and value syntax; as tests/nspawn notes, it exits 0 on most mistakes,
-// so any output is a failure. Store paths do not exist here: the binary
-// becomes the test build, so that systemd can check the command.
+// verifyUnits checks the drill's service and timer with systemd-analyze,
+// the binary standing in for the store path so that systemd can check the
+// command.
 func verifyUnits(t *testing.T, bin string, u unit, tm timer) {
 	t.Helper()
-	analyze := nixeval.Need(t, "systemd-analyze", "apt-get install -y systemd")
-	dir := t.TempDir()
-	sc := map[string]any{}
-	for k, v := range u.ServiceConfig {
-		sc[k] = v
-	}
-	exec0, _ := sc["ExecStart"].(string)
-	prog, rest, _ := strings.Cut(exec0, " ")
-	sc["ExecStart"] = bin + " " + rest
+	exec0, _ := u.ServiceConfig["ExecStart"].(string)
+	prog, _, _ := strings.Cut(exec0, " ")
 	if !strings.HasSuffix(prog, "/bin/pgarchive") {
 		t.Fatalf("ExecStart does not start with pgarchive: %s", exec0)
 	}
-	service := "[Unit]\n" + directive("Description", u.Description) + directive("Wants", toAny(u.Wants)) + directive("After", toAny(u.After)) +
-		"\n[Service]\n" + directives(sc)
-	timerText := "[Unit]\n" + directive("Description", tm.Description) + "\n[Timer]\n" + directives(tm.TimerConfig) +
-		"\n[Install]\n" + directive("WantedBy", toAny(tm.WantedBy))
-	if err := os.WriteFile(filepath.Join(dir, "pgarchive-drill.service"), []byte(service), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "pgarchive-drill.timer"), []byte(timerText), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(analyze, "verify", "--man=no", filepath.Join(dir, "pgarchive-drill.service"), filepath.Join(dir, "pgarchive-drill.timer"))
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) != 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s\n--- pgarchive-drill.service\n%s--- pgarchive-drill.timer\n%s", err, out, service, timerText)
-	}
-	// The schedule must be one systemd understands.
-	for _, cal := range toStrings(tm.TimerConfig["OnCalendar"]) {
-		if out, err := exec.Command(analyze, "calendar", cal).CombinedOutput(); err != nil {
-			t.Errorf("systemd-analyze calendar %q: %v\n%s", cal, err, out)
-		}
-	}
-}
-
-// directives renders attributes as NixOS' attrsToSection does: a list is one
-// line per element, booleans are true/false.
-func directives(attrs map[string]any) string {
-	names := make([]string, 0, len(attrs))
-	for k := range attrs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, k := range names {
-		b.WriteString(directive(k, attrs[k]))
-	}
-	return b.String()
-}
-
-func directive(k string, v any) string {
-	if list, ok := v.([]any); ok {
-		var b strings.Builder
-		for _, x := range list {
-			b.WriteString(directive(k, x))
-		}
-		return b.String()
-	}
-	switch x := v.(type) {
-	case bool:
-		if x {
-			return k + "=true\n"
-		}
-		return k + "=false\n"
-	case float64:
-		return fmt.Sprintf("%s=%d\n", k, int64(x))
-	}
-	return fmt.Sprintf("%s=%v\n", k, v)
-}
-
-func toStrings(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		var out []string
-		for _, e := range x {
-			out = append(out, fmt.Sprint(e))
-		}
-		return out
-	}
-	return nil
+	analyzeVerify(t, map[string]string{
+		"pgarchive-drill.service": serviceText(withProgram(u, strings.TrimSuffix(prog, "/bin/pgarchive"), bin)),
+		"pgarchive-drill.timer":   timerText(tm),
+	})
 }

@@ -38,9 +38,20 @@ func nixpkgsLib(t *testing.T) string {
 
 type unit struct {
 	Description   string         `json:"description"`
+	Documentation []string       `json:"documentation"`
 	Wants         []string       `json:"wants"`
 	After         []string       `json:"after"`
+	Requires      []string       `json:"requires"`
+	OnFailure     []string       `json:"onFailure"`
+	OnSuccess     []string       `json:"onSuccess"`
 	ServiceConfig map[string]any `json:"serviceConfig"`
+}
+
+// settingsFile is one of the module's build-time checked settings files.
+type settingsFile struct {
+	Path  string `json:"path"`
+	JSON  string `json:"json"`
+	Build string `json:"build"`
 }
 
 type evalCase struct {
@@ -51,6 +62,10 @@ type evalCase struct {
 	ConfigBuild string          `json:"configBuild"`
 	Wrappers    []struct{ Name, Text string }
 	Timers      map[string]timer `json:"timers"`
+	Tmpfiles    []string         `json:"tmpfiles"`
+	Groups      []string         `json:"groups"`
+	Prune       settingsFile     `json:"prune"`
+	Summary     settingsFile     `json:"notifySummary"`
 	Drill       struct {
 		ConfigPath     string  `json:"configPath"`
 		ConfigJSON     string  `json:"configJSON"`

@@ -1,0 +1,541 @@
+package nix_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pgarchive/pgarchive/tests/harness"
+	"github.com/pgarchive/pgarchive/tests/nix/nixeval"
+)
+
+// The lifecycle half of the module (lifecycle.nix, notify.nix), evaluated
+// with the real lib.evalModules: backlog and metrics settings, the prune
+// unit with its own credentials, the notify templates wired into every unit
+// pgarchive runs, the daily summary, root's wrapper, the assertions, and
+// systemd-analyze on every new unit.
+
+const (
+	pruneRC       = "/run/secrets/pgarchive/rclone-prune.conf"
+	hookFile      = "/run/secrets/pgarchive/webhook-url"
+	metricsDir    = "/var/lib/prometheus-node-exporter-text"
+	failureHook   = "pgarchive-notify-failure@%n.service"
+	successHook   = "pgarchive-notify-success@%n.service"
+	credWebhook   = "${CREDENTIALS_DIRECTORY}/webhook-url"
+	lifecycleHost = "hosts/pg1"
+)
+
+// sandbox is what prune and the notify units must carry: the drill's
+// hardening plus W^X, which they can afford (no JIT).
+func sandbox() m {
+	s := m{"MemoryDenyWriteExecute": true, "UMask": "0077", "ProtectProc": "invisible", "RestrictSUIDSGID": true}
+	for k, v := range hardening {
+		s[k] = v
+	}
+	return s
+}
+
+// fullHost archives, drills, prunes with its own rclone.conf, writes metrics
+// and notifies on everything.
+func fullHost() m {
+	return m{"services": m{
+		"postgresql":       m{"enable": true},
+		"postgresqlBackup": m{"enable": true, "databases": []string{"db1", "db2"}},
+		"pgarchive": m{
+			"enable": true, "recipients": []string{recipient}, "rcloneConfigFile": drillRC, "prefix": lifecycleHost,
+			"stateDir": "/srv/pgarchive", "backlogMaxSize": "2Gi", "healAfterArchive": true,
+			"metrics": m{"textfileDirectory": metricsDir},
+			"prune": m{"enable": true, "databases": []string{"db1"}, "rcloneConfigFile": pruneRC, "startAt": "Sun *-*-* 05:00:00",
+				"keep": m{"last": 3, "daily": 7, "weekly": 5, "monthly": 12, "yearly": -1, "within": "1y6m"}},
+			"notify": m{"onFailure": true, "onSuccess": true, "webhookUrlFile": hookFile, "format": "json", "journalLines": 5,
+				"summary": m{"enable": true}},
+			"drill": drillOn(m{"identityFile": drillIdentity}),
+		},
+	}}
+}
+
+// plainURL has what systemd would expand (% and $) and split on (space).
+const plainURL = "https://hooks.example.com/services/T0%2FB0?token=$x y"
+
+func TestLifecycleModule(t *testing.T) {
+	lib := nixpkgsLib(t)
+	bin := harness.BuildBinary(t, "./cmd/pgarchive")
+
+	inputs := []any{
+		fullHost(),
+		// Archive host with the lifecycle defaults.
+		m{"services": m{"postgresqlBackup": m{"enable": true, "databases": []string{"db1"}},
+			"pgarchive": m{"enable": true, "recipients": []string{recipient}, "rcloneConfigFile": drillRC}}},
+		// A host that only prunes, with a plain webhook URL.
+		pgarchive(m{"prune": m{"enable": true, "rcloneConfigFile": pruneRC, "keep": m{"last": 10}},
+			"notify": m{"onFailure": true, "webhookUrl": plainURL}}),
+		// A verifier that drills and sends the summary with the drill's rclone.conf.
+		pgarchive(m{"drill": drillOn(m{"identityFile": drillIdentity, "rcloneConfigFile": "/run/secrets/ro.conf"}),
+			"notify": m{"webhookUrlFile": hookFile, "summary": m{"enable": true, "startAt": "Mon *-*-* 09:00:00"}}}),
+	}
+	res, err := evalModule(t, lib, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, defaults, pruneHost, verifier := res.Cases[0], res.Cases[1], res.Cases[2], res.Cases[3]
+
+	t.Run("full host", func(t *testing.T) {
+		got := full
+		exe := got.PackagePath + "/bin/pgarchive"
+		checkSettings(t, bin, "archive", settingsFile{got.ConfigPath, got.ConfigJSON, got.ConfigBuild}, got.PackagePath, m{
+			"remote": "archive-target-database:", "prefix": lifecycleHost, "recipients": []any{recipient},
+			"rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip",
+			"state-dir": "/srv/pgarchive", "backlog-max-size": "2Gi", "metrics-dir": metricsDir,
+		})
+		for _, db := range []string{"db1", "db2"} {
+			u := got.Units["postgresqlBackup-"+db]
+			want := []any{exe + " --config " + got.ConfigPath + " archive --database " + db + " --file /var/backup/postgresql/" + db + ".sql.gz --heal"}
+			if !reflect.DeepEqual(u.ServiceConfig["ExecStartPost"], want) {
+				t.Errorf("%s ExecStartPost = %v, want %v", db, u.ServiceConfig["ExecStartPost"], want)
+			}
+			// user postgres writes the metrics; the backlog is its own.
+			expectConfig(t, "postgresqlBackup-"+db, u, m{"SupplementaryGroups": []any{"pgarchive"}, "User": "postgres"})
+			expectHooks(t, "postgresqlBackup-"+db, u, true, true)
+		}
+
+		drill := got.Units["pgarchive-drill"]
+		expectConfig(t, "pgarchive-drill", drill, m{"SupplementaryGroups": []any{"pgarchive"}, "ReadWritePaths": []any{metricsDir}})
+		expectHooks(t, "pgarchive-drill", drill, true, true)
+		checkSettings(t, bin, "drill", settingsFile{got.Drill.ConfigPath, got.Drill.ConfigJSON, got.Drill.ConfigBuild}, got.PackagePath, m{
+			"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "metrics-dir": metricsDir,
+		})
+
+		prune := got.Units["pgarchive-prune"]
+		wantExec := exe + " --config " + got.Prune.Path + " prune --database db1 --keep-last 3 --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly -1 --keep-within 1y6m"
+		expectConfig(t, "pgarchive-prune", prune, sandbox(), m{
+			"Type": "oneshot", "ExecStart": wantExec, "LoadCredential": []any{"rclone.conf:" + pruneRC},
+			"SupplementaryGroups": []any{"pgarchive"}, "ReadWritePaths": []any{metricsDir},
+		})
+		expectHooks(t, "pgarchive-prune", prune, true, true)
+		expectOnline(t, "pgarchive-prune", prune)
+		expectTimer(t, got, "pgarchive-prune", "Sun *-*-* 05:00:00")
+		checkSettings(t, bin, "prune", got.Prune, got.PackagePath, m{
+			"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "metrics-dir": metricsDir,
+		})
+
+		for _, event := range []string{"failure", "success"} {
+			name := "pgarchive-notify-" + event + "@"
+			u, ok := got.Units[name]
+			if !ok {
+				t.Fatalf("no template %s among %v", name, keys(got.Units))
+			}
+			expectConfig(t, name, u, sandbox(), m{
+				"Type":                "oneshot",
+				"ExecStart":           exe + " notify --event " + event + " --unit %i --webhook-url-file " + credWebhook + " --format json --journal-lines 5",
+				"LoadCredential":      []any{"webhook-url:" + hookFile},
+				"SupplementaryGroups": []any{"systemd-journal"},
+			})
+			expectAbsent(t, name, u, "ReadWritePaths", "EnvironmentFile")
+			expectHooks(t, name, u, false, false)
+			expectOnline(t, name, u)
+		}
+
+		summary := got.Units["pgarchive-notify-summary"]
+		expectConfig(t, "pgarchive-notify-summary", summary, sandbox(), m{
+			"Type":                "oneshot",
+			"ExecStart":           exe + " --config " + got.Summary.Path + " notify --event summary --webhook-url-file " + credWebhook + " --format json",
+			"LoadCredential":      []any{"rclone.conf:" + drillRC, "webhook-url:" + hookFile},
+			"SupplementaryGroups": []any{"pgarchive"},
+		})
+		expectHooks(t, "pgarchive-notify-summary", summary, false, false)
+		expectTimer(t, got, "pgarchive-notify-summary", "*-*-* 08:00:00")
+		checkSettings(t, bin, "summary", got.Summary, got.PackagePath, m{
+			"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "state-dir": "/srv/pgarchive",
+		})
+
+		expectSet(t, "tmpfiles rules", got.Tmpfiles, "d '/srv/pgarchive' 0750 postgres pgarchive - -", "d '"+metricsDir+"' 2775 root pgarchive - -")
+		expectSet(t, "groups", got.Groups, "pgarchive")
+
+		// Root's prune deletes with the prune unit's credentials; everything
+		// else keeps the archive settings.
+		w := got.Wrappers[0].Text
+		base := "--config " + got.ConfigPath + " --rclone-config " + drillRC + " "
+		for args, want := range map[string]string{
+			"prune --dry-run --keep-daily 7":    base + "--rclone-config " + pruneRC + " prune --dry-run --keep-daily 7",
+			"--verbose prune --keep-last 1":     base + "--rclone-config " + pruneRC + " --verbose prune --keep-last 1",
+			"--prefix prune list":               base + "--prefix prune list",
+			"--config=/etc/x.json prune":        base + "--rclone-config " + pruneRC + " --config=/etc/x.json prune",
+			"-i /root/key status --max-age 26h": base + "-i /root/key status --max-age 26h",
+			"status --database prune":           base + "status --database prune",
+			"retry":                             base + "retry",
+			"heal --database db1":               base + "heal --database db1",
+		} {
+			if out := runWrapper(t, w, got.PackagePath, nil, strings.Fields(args)...); field(out, "ARGS") != want {
+				t.Errorf("pgarchive %s\n runs %s\nwant %s", args, field(out, "ARGS"), want)
+			}
+		}
+
+		verifyAll(t, bin, got)
+	})
+
+	t.Run("archive host defaults", func(t *testing.T) {
+		got := defaults
+		checkSettings(t, bin, "archive", settingsFile{got.ConfigPath, got.ConfigJSON, got.ConfigBuild}, got.PackagePath, m{
+			"remote": "archive-target-database:", "recipients": []any{recipient},
+			"rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip",
+			"state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi",
+		})
+		u := got.Units["postgresqlBackup-db1"]
+		if post := toStrings(u.ServiceConfig["ExecStartPost"]); len(post) != 1 || strings.Contains(post[0], "--heal") {
+			t.Errorf("ExecStartPost %v: want one archive line without --heal", post)
+		}
+		expectAbsent(t, "postgresqlBackup-db1", u, "SupplementaryGroups")
+		expectHooks(t, "postgresqlBackup-db1", u, false, false)
+		if len(got.Units) != 1 || len(got.Timers) != 0 {
+			t.Errorf("units %v, timers %v: want only the backup unit", keys(got.Units), got.Timers)
+		}
+		expectSet(t, "tmpfiles rules", got.Tmpfiles, "d '/var/lib/pgarchive' 0750 postgres pgarchive - -")
+		expectSet(t, "groups", got.Groups, "pgarchive")
+	})
+
+	t.Run("prune-only host", func(t *testing.T) {
+		got := pruneHost
+		exe := got.PackagePath + "/bin/pgarchive"
+		if len(got.Units) != 2 || len(got.Timers) != 1 {
+			t.Errorf("units %v, timers %v: want pgarchive-prune, its failure hook and timer", keys(got.Units), got.Timers)
+		}
+		prune := got.Units["pgarchive-prune"]
+		expectConfig(t, "pgarchive-prune", prune, sandbox(), m{
+			"ExecStart": exe + " --config " + got.Prune.Path + " prune --keep-last 10", "LoadCredential": []any{"rclone.conf:" + pruneRC},
+		})
+		expectAbsent(t, "pgarchive-prune", prune, "SupplementaryGroups", "ReadWritePaths")
+		expectHooks(t, "pgarchive-prune", prune, true, false)
+		expectTimer(t, got, "pgarchive-prune", "*-*-* 04:00:00")
+		checkSettings(t, bin, "prune", got.Prune, got.PackagePath, m{"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf"})
+
+		hook := got.Units["pgarchive-notify-failure@"]
+		// % and $ doubled, the whole URL quoted: systemd passes it verbatim.
+		expectConfig(t, "pgarchive-notify-failure@", hook, m{
+			"ExecStart": exe + ` notify --event failure --unit %i --webhook-url "https://hooks.example.com/services/T0%%2FB0?token=$$x y" --format slack --journal-lines 20`,
+		})
+		expectAbsent(t, "pgarchive-notify-failure@", hook, "LoadCredential")
+		if _, ok := got.Units["pgarchive-notify-success@"]; ok {
+			t.Errorf("a success template without notify.onSuccess")
+		}
+		if len(got.Tmpfiles) != 0 || len(got.Groups) != 0 {
+			t.Errorf("tmpfiles %v, groups %v on a host without backlog or metrics", got.Tmpfiles, got.Groups)
+		}
+
+		if got.ConfigPath != got.Prune.Path {
+			t.Errorf("root's settings %s, want prune's %s", got.ConfigPath, got.Prune.Path)
+		}
+		w := got.Wrappers[0].Text
+		for args, want := range map[string]string{
+			"prune --dry-run": "--config " + got.Prune.Path + " --rclone-config " + pruneRC + " --rclone-config " + pruneRC + " prune --dry-run",
+			"list":            "--config " + got.Prune.Path + " --rclone-config " + pruneRC + " list",
+		} {
+			if out := runWrapper(t, w, got.PackagePath, nil, strings.Fields(args)...); field(out, "ARGS") != want {
+				t.Errorf("pgarchive %s\n runs %s\nwant %s", args, field(out, "ARGS"), want)
+			}
+		}
+
+		verifyAll(t, bin, got)
+	})
+
+	t.Run("verifier with summary", func(t *testing.T) {
+		got := verifier
+		summary := got.Units["pgarchive-notify-summary"]
+		expectConfig(t, "pgarchive-notify-summary", summary, m{
+			"LoadCredential": []any{"rclone.conf:/run/secrets/ro.conf", "webhook-url:" + hookFile},
+		})
+		expectAbsent(t, "pgarchive-notify-summary", summary, "SupplementaryGroups")
+		expectHooks(t, "pgarchive-drill", got.Units["pgarchive-drill"], false, false)
+		expectTimer(t, got, "pgarchive-notify-summary", "Mon *-*-* 09:00:00")
+		checkSettings(t, bin, "summary", got.Summary, got.PackagePath, m{"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf"})
+		if len(got.Tmpfiles) != 0 || len(got.Groups) != 0 {
+			t.Errorf("tmpfiles %v, groups %v on a verifier without metrics", got.Tmpfiles, got.Groups)
+		}
+		verifyAll(t, bin, got)
+	})
+
+	store := "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-"
+	withPG := func(opts m) m {
+		opts["enable"], opts["recipients"], opts["rcloneConfigFile"] = true, []string{recipient}, drillRC
+		return m{"services": m{"postgresqlBackup": m{"enable": true, "databases": []string{"db1"}}, "pgarchive": opts}}
+	}
+	prune := func(p m) m {
+		p["enable"] = true
+		return pgarchive(m{"rcloneConfigFile": drillRC, "prune": p})
+	}
+	failures := []struct {
+		name, message string
+		in            m
+	}{
+		{"prune without a keep rule", "services.pgarchive.prune: no keep rule: set at least one of prune.keep.last", prune(m{})},
+		{"prune with only zero rules", "services.pgarchive.prune: no keep rule", prune(m{"keep": m{"last": 0, "daily": 0}})},
+		{"keep.within in words", `services.pgarchive.prune.keep.within = "30 days" is not a duration prune accepts`, prune(m{"keep": m{"within": "30 days"}})},
+		{"prune's rclone.conf in the store", "services.pgarchive.prune.rcloneConfigFile is " + store + "rc, inside the world-readable Nix store",
+			prune(m{"keep": m{"last": 1}, "rcloneConfigFile": store + "rc"})},
+		{"prune without rclone.conf", "services.pgarchive.prune.rcloneConfigFile is not set",
+			pgarchive(m{"prune": m{"enable": true, "keep": m{"last": 1}}})},
+		{"notify without a webhook", "services.pgarchive.notify: no webhook: set exactly one of notify.webhookUrl or notify.webhookUrlFile.",
+			withPG(m{"notify": m{"onFailure": true}})},
+		{"notify with both webhooks", "set exactly one of notify.webhookUrl or notify.webhookUrlFile, not both.",
+			withPG(m{"notify": m{"onSuccess": true, "webhookUrl": "https://x", "webhookUrlFile": hookFile}})},
+		{"webhook file in the store", "services.pgarchive.notify.webhookUrlFile is " + store + "hook, inside the world-readable Nix store",
+			withPG(m{"notify": m{"onFailure": true, "webhookUrlFile": store + "hook"}})},
+		{"summary without rclone.conf", "services.pgarchive.notify.summary needs an rclone.conf",
+			pgarchive(m{"notify": m{"webhookUrlFile": hookFile, "summary": m{"enable": true}}})},
+		{"relative metrics directory", "services.pgarchive.metrics.textfileDirectory is metrics: it must be an absolute path outside the read-only Nix store.",
+			withPG(m{"metrics": m{"textfileDirectory": "metrics"}})},
+		{"state directory in the store", "services.pgarchive.stateDir is " + store + "state: it must be an absolute path",
+			withPG(m{"stateDir": store + "state"})},
+		{"bad backlog size", "backlog-max-size", withPG(m{"backlogMaxSize": "lots"})},
+	}
+	for _, f := range failures {
+		t.Run("rejects "+f.name, func(t *testing.T) {
+			if f.name == "bad backlog size" {
+				// Not an assertion: check-config refuses it at build time.
+				got, err := evalModule(t, lib, []any{f.in})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := got.Cases[0]
+				p := filepath.Join(t.TempDir(), "pgarchive.json")
+				os.WriteFile(p, []byte(c.ConfigJSON), 0o644)
+				if out, err := exec.Command(bin, "check-config", p).CombinedOutput(); err == nil || !strings.Contains(string(out), f.message) {
+					t.Fatalf("check-config accepted backlog-max-size lots: %v\n%s", err, out)
+				}
+				return
+			}
+			_, err := evalModule(t, lib, []any{f.in})
+			if err == nil {
+				t.Fatalf("evaluation succeeded, want failure %q", f.message)
+			}
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			if !strings.Contains(msg, "Failed assertions:") || !strings.Contains(msg, f.message) {
+				t.Fatalf("want failed assertion %q, got:\n%v", f.message, err)
+			}
+		})
+	}
+	t.Run("rejects a keep count below -1", func(t *testing.T) {
+		_, err := evalModule(t, lib, []any{prune(m{"keep": m{"daily": -2}})})
+		if err == nil || !strings.Contains(err.Error(), "services.pgarchive.prune.keep.daily") {
+			t.Fatalf("keep.daily = -2 accepted or not named: %v", err)
+		}
+	})
+}
+
+// TestSecretsStayOutOfTheStore evaluates the full host with every secret
+// option pointing at a real file, in read-write mode against an empty store
+// of its own: no secret's content may reach the evaluation's output (units,
+// settings, wrapper) or the store.
+func TestSecretsStayOutOfTheStore(t *testing.T) {
+	lib := nixpkgsLib(t)
+	dir := t.TempDir()
+	secrets := map[string]string{}
+	path := func(name string) string {
+		p := filepath.Join(dir, "secrets", name)
+		secrets[p] = "SECRET-CONTENT-" + strings.ToUpper(name) + "-5b1e"
+		return p
+	}
+	os.MkdirAll(filepath.Join(dir, "secrets"), 0o700)
+	host := fullHost()
+	pg := host["services"].(m)["pgarchive"].(m)
+	pg["rcloneConfigFile"] = path("rclone.conf")
+	pg["environmentFile"] = path("env")
+	pg["prune"].(m)["rcloneConfigFile"] = path("rclone-prune.conf")
+	pg["notify"].(m)["webhookUrlFile"] = path("webhook-url")
+	pg["drill"].(m)["identityFile"] = path("identity")
+	delete(pg, "recipients")
+	pg["recipientsFile"] = path("recipients")
+	for p, content := range secrets {
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	js, _ := json.Marshal([]any{host})
+	storeRoot := filepath.Join(dir, "store")
+	file := filepath.Join(harness.ModuleRoot(t), "tests", "nix", "stub", "eval.nix")
+	out, err := nixeval.Run(t, filepath.Dir(file), "nix-instantiate", "--read-write-mode", "--store", storeRoot,
+		"--eval", "--strict", "--json", file, "--argstr", "libDir", lib, "--argstr", "cases", string(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res evalResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	got := res.Cases[0]
+	for p, content := range secrets {
+		if strings.Contains(string(out), content) {
+			t.Errorf("the content of %s is in the evaluated configuration", p)
+		}
+	}
+	// The paths themselves appear only where systemd and root read them:
+	// LoadCredential=, EnvironmentFile= and the wrapper, never a settings file.
+	for _, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary} {
+		if strings.Contains(s.JSON, dir) {
+			t.Errorf("settings file %s names a secret path: %s", s.Path, s.JSON)
+		}
+	}
+	filepath.WalkDir(storeRoot, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, _ := os.ReadFile(p)
+		for sp, content := range secrets {
+			if strings.Contains(string(data), content) {
+				t.Errorf("%s (from %s) was copied into the store: %s", content, sp, p)
+			}
+		}
+		return nil
+	})
+}
+
+func checkSettings(t *testing.T, bin, what string, s settingsFile, pkgPath string, want m) {
+	t.Helper()
+	var got m
+	if err := json.Unmarshal([]byte(s.JSON), &got); err != nil {
+		t.Fatalf("%s settings: %v", what, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s settings %s\nwant %v", what, s.JSON, want)
+	}
+	if !strings.Contains(s.Build, pkgPath+`/bin/pgarchive check-config "$jsonPath"`) {
+		t.Errorf("%s settings are not validated at build time: %q", what, s.Build)
+	}
+	f := filepath.Join(t.TempDir(), what+".json")
+	os.WriteFile(f, []byte(s.JSON), 0o644)
+	if out, err := exec.Command(bin, "check-config", f).CombinedOutput(); err != nil {
+		t.Errorf("check-config of the %s settings: %v\n%s", what, err, out)
+	}
+}
+
+func expectConfig(t *testing.T, name string, u unit, wants ...m) {
+	t.Helper()
+	for _, want := range wants {
+		for k, v := range want {
+			if !reflect.DeepEqual(u.ServiceConfig[k], v) {
+				t.Errorf("%s %s = %#v, want %#v", name, k, u.ServiceConfig[k], v)
+			}
+		}
+	}
+}
+
+func expectAbsent(t *testing.T, name string, u unit, directives ...string) {
+	t.Helper()
+	for _, k := range directives {
+		if v, ok := u.ServiceConfig[k]; ok {
+			t.Errorf("%s %s = %v, want none", name, k, v)
+		}
+	}
+}
+
+func expectHooks(t *testing.T, name string, u unit, failure, success bool) {
+	t.Helper()
+	var wantF, wantS []string
+	if failure {
+		wantF = []string{failureHook}
+	}
+	if success {
+		wantS = []string{successHook}
+	}
+	if len(u.OnFailure) != len(wantF) || (failure && !reflect.DeepEqual(u.OnFailure, wantF)) {
+		t.Errorf("%s OnFailure = %v, want %v", name, u.OnFailure, wantF)
+	}
+	if len(u.OnSuccess) != len(wantS) || (success && !reflect.DeepEqual(u.OnSuccess, wantS)) {
+		t.Errorf("%s OnSuccess = %v, want %v", name, u.OnSuccess, wantS)
+	}
+}
+
+func expectOnline(t *testing.T, name string, u unit) {
+	t.Helper()
+	if !contains(u.Wants, "network-online.target") || !contains(u.After, "network-online.target") {
+		t.Errorf("%s wants %v after %v, want network-online.target in both", name, u.Wants, u.After)
+	}
+}
+
+func expectTimer(t *testing.T, got evalCase, name, onCalendar string) {
+	t.Helper()
+	tm, ok := got.Timers[name]
+	if !ok {
+		t.Errorf("no timer %s among %v", name, got.Timers)
+		return
+	}
+	if tm.TimerConfig["OnCalendar"] != onCalendar || tm.TimerConfig["Persistent"] != true ||
+		tm.TimerConfig["RandomizedDelaySec"] == nil || !reflect.DeepEqual(tm.WantedBy, []string{"timers.target"}) {
+		t.Errorf("timer %s %+v, want OnCalendar %s, Persistent, a random delay, wanted by timers.target", name, tm, onCalendar)
+	}
+}
+
+func expectSet(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	g := append([]string(nil), got...)
+	sort.Strings(g)
+	sort.Strings(want)
+	if !reflect.DeepEqual(g, want) && !(len(g) == 0 && len(want) == 0) {
+		t.Errorf("%s %q, want %q", what, got, want)
+	}
+}
+
+// verifyAll runs systemd-analyze verify on every unit and timer of a case,
+// and checks that each OnFailure=/OnSuccess= names a template the case
+// defines. Backup units get the ExecStart NixOS renders from their script.
+func verifyAll(t *testing.T, bin string, got evalCase) {
+	t.Helper()
+	files := map[string]string{}
+	for name, u := range got.Units {
+		u = withProgram(u, got.PackagePath, bin)
+		if _, ok := u.ServiceConfig["ExecStart"]; !ok {
+			u.ServiceConfig["ExecStart"] = "/bin/true"
+		}
+		// systemd-analyze only loads what it is given.
+		u.Requires = nil
+		files[name+".service"] = serviceText(u)
+		for _, hook := range append(append([]string(nil), u.OnFailure...), u.OnSuccess...) {
+			template, _, _ := strings.Cut(hook, "%n.service")
+			if _, ok := got.Units[template]; !ok {
+				t.Errorf("%s: %s names %s.service, which is not defined", name, hook, template)
+			}
+		}
+	}
+	for name, tm := range got.Timers {
+		files[name+".timer"] = timerText(tm)
+	}
+	analyzeVerify(t, files)
+}
+
+// runWrapper runs root's wrapper with the pgarchive it execs replaced by a
+// script that prints what it got.
+func runWrapper(t *testing.T, text, pkgPath string, env []string, args ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "pgarchive")
+	os.WriteFile(fake, []byte("#!/bin/sh\necho \"PG_BIN=${PGARCHIVE_PG_BIN-} ARGS=$*\"\n"), 0o755)
+	text = regexp.MustCompile(`(?m)^source .*$`).ReplaceAllString(text, "source /dev/null")
+	script := filepath.Join(dir, "wrapper")
+	os.WriteFile(script, []byte(strings.ReplaceAll(text, pkgPath+"/bin/pgarchive", fake)), 0o755)
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("wrapper %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// field returns NAME=value from the fake's output; ARGS is the rest of the line.
+func field(out, name string) string {
+	if name == "ARGS" {
+		_, rest, _ := strings.Cut(out, "ARGS=")
+		return rest
+	}
+	m := regexp.MustCompile(name + `=(\S*)`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
