@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/backlog"
+	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/config"
+	"github.com/pgarchive/pgarchive/internal/crypt"
+	"github.com/pgarchive/pgarchive/internal/heal"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
@@ -27,6 +33,19 @@ where the backend offers one), and only then given its .manifest.json (docs/form
 An existing archive is never overwritten. If any upstream fails, the good copies stay,
 the failed upstream gets no manifest, the dump is left untouched, and the exit status is 1.
 
+With --state-dir, an archive that some upstream did not take is kept there (encrypted: the
+same bytes the other upstreams got, never plaintext) with the upstreams still lacking it,
+and the run still fails. Each run first delivers the backlog of its database to those
+upstreams (see pgarchive retry --help); if that leaves anything behind, the run exits 1 even
+when today's archive is stored everywhere, so an alert keeps firing until no copy is
+missing. The backlog is capped by --backlog-max-size: the oldest entries are dropped first,
+each with an error naming the archive and who still holds it. A dump larger than the cap
+is not spooled. A failing backlog disk (full, read-only) only logs a warning: the upload
+goes on.
+
+--heal then copies this database's archives to the upstreams that lack them, from a
+complete copy on another upstream (a quick heal, see pgarchive heal --help).
+
 With --file DUMP the size is known, so uploads of any size work (S3 picks its chunk size
 from it). With --file - the dump is read from stdin and its size is unknown: S3 upstreams
 then use chunks of at least --stdin-max-size / max_upload_parts (105 MiB for 1 TiB at
@@ -36,11 +55,13 @@ S3's 10,000 parts), which costs about that much memory per concurrent chunk
 Examples:
    pgarchive --config /etc/pgarchive.json archive --database db1
    pgarchive -r age1ql3z... --rclone-config rclone.conf archive --database db1 --file /var/backup/postgresql/db1.sql.gz
-   pg_dump -C -h db.example db2 | zstd | pgarchive --config /etc/pgarchive.json archive --database db2 --file -`,
+   pg_dump -C -h db.example db2 | zstd | pgarchive --config /etc/pgarchive.json archive --database db2 --file -
+   pgarchive --config /etc/pgarchive.json --state-dir /var/lib/pgarchive archive --database db1 --heal`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "database", Aliases: []string{"d"}, Required: true, Usage: "database `NAME` the dump belongs to (\"all\" for pg_dumpall)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the dump `FILE`, or - for stdin (compression from its magic bytes); default <dump-dir>/<database>.sql<suffix of dump-compression>", TakesFile: true},
 			&cli.StringFlag{Name: "stdin-max-size", Value: "1Ti", Usage: "largest dump --file - must be able to upload to S3 upstreams (sets their chunk size)"},
+			&cli.BoolFlag{Name: "heal", Usage: "after the upload, copy this database's archives to upstreams that lack them (pgarchive heal --quick --database NAME)"},
 		},
 		Action: runArchive,
 	}
@@ -91,12 +112,110 @@ func runArchive(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Yesterday's failures first: a run that heals them is what makes a
+	// failed night cost nothing. Their failure must not cost today's archive.
+	var backlogErr error
+	if s.StateDir != "" {
+		backlogErr = retryBacklog(ctx, s, db, ups)
+	}
 	host, _ := os.Hostname()
-	_, err = archive.Run(ctx, archive.Job{
+	job := archive.Job{
 		Database: db, Prefix: prefix, Source: src, Keys: k, Upstreams: ups,
 		Log: logger, Version: version, Host: host, Now: time.Now,
-	})
-	return err
+	}
+	spool := startSpool(s, src)
+	if spool != nil {
+		job.Spool = spool
+	}
+	res, err := archive.Run(ctx, job)
+	if spool != nil {
+		keepInBacklog(spool, s, res)
+	}
+	var healErr error
+	if c.Bool("heal") {
+		healErr = healDatabase(ctx, s, prefix, db)
+	}
+	switch {
+	case err != nil:
+		return err
+	case backlogErr != nil:
+		return backlogErr
+	}
+	return healErr
+}
+
+// startSpool prepares the backlog copy of this run's ciphertext, or says
+// why there is none. It never fails the run.
+func startSpool(s *Settings, src *archive.Source) *backlog.Spool {
+	if s.StateDir == "" {
+		return nil
+	}
+	if src.Size >= 0 && crypt.StreamSize(src.Size) > s.BacklogMaxSize {
+		logger.Warn(fmt.Sprintf("backlog: the dump (%s) is larger than --backlog-max-size (%s): if an upstream fails, this archive can't be kept for retry",
+			archive.HumanBytes(src.Size), archive.HumanBytes(s.BacklogMaxSize)))
+		return nil
+	}
+	sp, err := backlog.NewSpool(s.StateDir, s.BacklogMaxSize)
+	if err != nil {
+		logger.Warn(fmt.Sprintf("%v; archiving without a backlog copy", err))
+		return nil
+	}
+	return sp
+}
+
+// keepInBacklog keeps the spooled archive if some upstream lacks it and
+// drops it otherwise.
+func keepInBacklog(sp *backlog.Spool, s *Settings, res *archive.Result) {
+	if res == nil || res.Manifest == nil || res.Failed() == 0 {
+		if res != nil && res.SpoolErr != nil && res.Manifest != nil {
+			logger.Warn(fmt.Sprintf("backlog: %s could not have been kept had an upstream failed: %v", res.Key, res.SpoolErr))
+		}
+		sp.Discard()
+		return
+	}
+	k := backlog.Keep{Key: res.Key, Remote: s.Remote, Size: res.Manifest.Ciphertext.Size, Manifest: res.ManifestBody,
+		LastErrors: map[string]string{}}
+	for _, o := range res.Outcomes {
+		if o.Err != nil {
+			k.Pending = append(k.Pending, o.Upstream)
+			k.LastErrors[o.Upstream] = o.Err.Error()
+		} else {
+			k.Held = append(k.Held, o.Upstream)
+		}
+	}
+	pending := strings.Join(k.Pending, ", ")
+	if !res.Spooled {
+		sp.Discard()
+		logger.Error(fmt.Sprintf("backlog: %s was NOT kept for %s (%v); run pgarchive heal once the upstream is back", res.Key, pending, res.SpoolErr), "archive", res.Key)
+		return
+	}
+	if err := sp.Keep(k, logger); err != nil {
+		logger.Error(fmt.Sprintf("backlog: %s was NOT kept for %s: %v", res.Key, pending, err), "archive", res.Key)
+		return
+	}
+	logger.Warn(fmt.Sprintf("backlog: kept %s (%s) in %s for %s; the next archive of %s or pgarchive retry uploads it",
+		res.Key, archive.HumanBytes(res.Manifest.Ciphertext.Size), backlog.Root(s.StateDir), pending, res.Manifest.Database), "archive", res.Key)
+}
+
+// healDatabase runs a quick heal of db over every upstream, read-only ones
+// included as sources.
+func healDatabase(ctx context.Context, s *Settings, prefix, db string) error {
+	ups, err := remote.Resolve(ctx, s.Remote, remote.Options{Read: true})
+	if err != nil {
+		return fmt.Errorf("heal: %w", err)
+	}
+	writable, err := writableUpstreams(ctx, s.Remote)
+	if err != nil {
+		return fmt.Errorf("heal: %w", err)
+	}
+	cat, err := catalog.Scan(ctx, ups, prefix, db)
+	if err != nil {
+		return fmt.Errorf("heal: %w", err)
+	}
+	if err := healAndReport(ctx, cat, heal.Options{Upstreams: ups, Writable: writable, Quick: true, Log: logger}, db); err != nil {
+		return err
+	}
+	return (&session{cat: cat}).unlisted()
 }
 
 func openDump(c *cli.Context, s *Settings, db string) (*archive.Source, error) {

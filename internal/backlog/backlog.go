@@ -13,7 +13,9 @@
 // <key> is the archive's object key ([prefix/]<db>/<archive>). An entry
 // appears by renaming a finished directory into entries/ and disappears by
 // renaming it out again before deleting it, so a directory under entries/
-// is always whole. Directories are 0700 and files 0600.
+// is always whole. Files are 0600 (owner only); directories 0750, so that
+// the figures (names and sizes, see Usage) can be read by a group the state
+// directory itself admits (NixOS: 0750, group pgarchive), never the data.
 package backlog
 
 import (
@@ -30,6 +32,10 @@ import (
 
 	"github.com/pgarchive/pgarchive/internal/naming"
 )
+
+// dirMode lets a group the state directory admits list entries and stat
+// their files; the files themselves stay the owner's.
+const dirMode = 0o750
 
 const (
 	dataFile     = "data.age"
@@ -95,7 +101,7 @@ func Usage(stateDir string) (Summary, error) {
 	if stateDir == "" {
 		return u, nil
 	}
-	entries, err := List(stateDir, "")
+	entries, err := scan(stateDir, "", false)
 	if err != nil {
 		return u, err
 	}
@@ -120,6 +126,12 @@ func Usage(stateDir string) (Summary, error) {
 // first. An entry whose entry.json can't be read is reported as an error
 // naming it, not skipped: it still holds an archive.
 func List(stateDir, db string) ([]*Entry, error) {
+	return scan(stateDir, db, true)
+}
+
+// scan finds entries; without meta it reads only names and sizes, which
+// the backlog's group may do.
+func scan(stateDir, db string, meta bool) ([]*Entry, error) {
 	root := entriesDir(stateDir)
 	var out []*Entry
 	var errs []error
@@ -142,7 +154,7 @@ func List(stateDir, db string) ([]*Entry, error) {
 			return nil // a prefix or database folder: descend
 		}
 		if db == "" || n.Database == db {
-			e, err := load(p, n, filepath.ToSlash(rel))
+			e, err := load(p, n, filepath.ToSlash(rel), meta)
 			if err != nil {
 				errs = append(errs, err)
 			} else {
@@ -190,8 +202,16 @@ func ParseKey(key string) (naming.Name, bool) {
 	return n, true
 }
 
-func load(dir string, n naming.Name, key string) (*Entry, error) {
+func load(dir string, n naming.Name, key string, meta bool) (*Entry, error) {
 	e := &Entry{Dir: dir, Name: n, Key: key}
+	st, err := os.Stat(filepath.Join(dir, dataFile))
+	if err != nil {
+		return nil, fmt.Errorf("backlog entry %s: %w", dir, err)
+	}
+	e.Size = st.Size()
+	if !meta {
+		return e, nil
+	}
 	b, err := os.ReadFile(filepath.Join(dir, entryFile))
 	if err != nil {
 		return nil, fmt.Errorf("backlog entry %s: %w", dir, err)
@@ -202,10 +222,5 @@ func load(dir string, n naming.Name, key string) (*Entry, error) {
 	if e.Meta.Key != key {
 		return nil, fmt.Errorf("backlog entry %s: %s names %q, not %q", dir, entryFile, e.Meta.Key, key)
 	}
-	st, err := os.Stat(e.DataPath())
-	if err != nil {
-		return nil, fmt.Errorf("backlog entry %s: %w", dir, err)
-	}
-	e.Size = st.Size()
 	return e, nil
 }

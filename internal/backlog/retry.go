@@ -88,7 +88,7 @@ func retryEntry(ctx context.Context, opt RetryOptions, listed *Entry, res *Retry
 	defer l.release()
 	// Read again under the lock: another process may have delivered part
 	// of it between List and now.
-	e, err := load(listed.Dir, listed.Name, listed.Key)
+	e, err := load(listed.Dir, listed.Name, listed.Key, true)
 	if err != nil {
 		res.Broken++
 		res.Remaining++

@@ -28,10 +28,16 @@ type Spool struct {
 // size cap, which one archive can't pass either. It also removes what
 // crashed runs left in backlog/tmp.
 func NewSpool(stateDir string, max int64) (*Spool, error) {
-	if err := os.MkdirAll(tmpDir(stateDir), 0o700); err != nil {
+	// A state directory pgarchive creates itself is private; one set up
+	// by the system (NixOS: 0750, group pgarchive) decides who may read
+	// the backlog's figures.
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
-	if err := os.MkdirAll(entriesDir(stateDir), 0o700); err != nil {
+	if err := os.MkdirAll(tmpDir(stateDir), dirMode); err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	if err := os.MkdirAll(entriesDir(stateDir), dirMode); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
 	// Under the backlog lock, so no other process's spool is removed
@@ -170,7 +176,10 @@ func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
 		return err
 	}
 	target := filepath.Join(entriesDir(s.stateDir), filepath.FromSlash(k.Key))
-	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	if err := os.Chmod(s.dir, dirMode); err != nil { // MkdirTemp made it 0700
 		return fmt.Errorf("backlog: %w", err)
 	}
 	// A directory is renamed only onto a missing or empty one, so an entry
@@ -258,7 +267,7 @@ func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
 	if !l.still(e.Dir) {
 		return fmt.Errorf("%s changed under us", e.Dir)
 	}
-	if err := os.MkdirAll(tmpDir(stateDir), 0o700); err != nil {
+	if err := os.MkdirAll(tmpDir(stateDir), dirMode); err != nil {
 		return err
 	}
 	gone, err := os.MkdirTemp(tmpDir(stateDir), "removed-")

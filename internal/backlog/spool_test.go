@@ -109,7 +109,14 @@ func TestKeepAndRetry(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if info.IsDir() && info.Mode().Perm() != 0o700 || !info.IsDir() && info.Mode().Perm() != 0o600 {
+		want := os.FileMode(0o600)
+		switch {
+		case p == f.state:
+			want = 0o700
+		case info.IsDir():
+			want = 0o750
+		}
+		if info.Mode().Perm() != want {
 			t.Errorf("%s has mode %v", p, info.Mode().Perm())
 		}
 		return nil

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/heal"
+	"github.com/pgarchive/pgarchive/internal/remote"
+)
+
+func healCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "heal",
+		Usage:     "copy archives to the upstreams that lack a good copy, from one that has it (no key needed)",
+		ArgsUsage: " ",
+		Description: `Lists every upstream of --remote and, for each archive, finds the writable upstreams whose
+copy is MISSING, INCOMPLETE, NO-DATA or WRONG-SIZE (as list shows them) or whose backend
+hash contradicts the manifest (as keyless verify checks it: MD5 on S3 single-part
+objects, CRC-32 on local folders). Each such copy is replaced from an upstream holding a
+complete copy: the ciphertext streams from that source to the target, its SHA-256 is
+computed on the way, and the target gets its manifest only if the SHA-256 matches the
+manifest's and the target verifies the upload (size, and hash where it offers one). A
+stale manifest on the target is removed before its data is replaced, so a half-healed
+copy never looks complete. If a source turns out damaged while it is read, the next
+complete copy is used, and the damaged one is healed as well. Only ciphertext moves: no
+key is needed. Read-only (:ro) and no-create (:nc) union members serve as sources only.
+
+--quick trusts the listing and skips asking for backend hashes, which local and SFTP
+upstreams compute by reading every copy; it still never copies a damaged source (every
+byte moved is checked). archive --heal runs a quick heal of its database.
+
+Every copy healed (or not) is logged: "healed db1/db1_...age on minio-b from minio-a".
+Exit status 1 if any copy could not be healed or an upstream could not be listed.
+
+Examples:
+   pgarchive --config /etc/pgarchive.json heal --dry-run
+   pgarchive heal --database db1`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "database", Aliases: []string{"d"}, Usage: "only archives of database `NAME`"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only say what would be healed, from where"},
+			&cli.BoolFlag{Name: "quick", Usage: "trust the listing: don't ask backends for hashes of complete copies"},
+		},
+		Action: runHeal,
+	}
+}
+
+func runHeal(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("heal takes no arguments")
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	db := c.String("database")
+	s, err := openSession(ctx, c, db)
+	if err != nil {
+		return err
+	}
+	writable, err := writableUpstreams(ctx, s.settings.Remote)
+	if err != nil {
+		return err
+	}
+	opt := heal.Options{Upstreams: s.ups, Writable: writable, Quick: c.Bool("quick"), DryRun: c.Bool("dry-run"), Log: logger}
+	if err := healAndReport(ctx, s.cat, opt, db); err != nil {
+		return err
+	}
+	return s.unlisted()
+}
+
+// writableUpstreams names the upstreams of remote that take new objects.
+func writableUpstreams(ctx context.Context, rem string) (map[string]bool, error) {
+	ups, err := remote.Resolve(ctx, rem, remote.Options{})
+	if err != nil {
+		return nil, err
+	}
+	w := map[string]bool{}
+	for _, u := range ups {
+		w[u.Name] = true
+	}
+	return w, nil
+}
+
+// healAndReport heals the catalog's archives, logs a summary and returns an
+// error if any copy could not be healed.
+func healAndReport(ctx context.Context, cat *catalog.Catalog, opt heal.Options, db string) error {
+	res := heal.Run(ctx, cat.Archives, opt)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var parts []string
+	if opt.DryRun {
+		parts = append(parts, fmt.Sprintf("%s to heal", plural(res.Planned, "copy")))
+	} else {
+		parts = append(parts, fmt.Sprintf("%s healed", plural(res.Healed, "copy")))
+	}
+	if res.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d could not be healed", res.Failed))
+	}
+	if res.BadSources > 0 {
+		parts = append(parts, fmt.Sprintf("%s found damaged while read", plural(res.BadSources, "copy")))
+	}
+	logger.Info(fmt.Sprintf("heal: %s%s checked, %d intact everywhere; %s", plural(res.Archives, "archive"), forDB(db), res.Healthy, strings.Join(parts, ", ")),
+		"healed", res.Healed, "failed", res.Failed)
+	if res.Failed > 0 {
+		return fmt.Errorf("heal: %s could not be healed (see above)", plural(res.Failed, "copy"))
+	}
+	return nil
+}
