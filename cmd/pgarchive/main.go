@@ -74,7 +74,7 @@ Examples:
 		Flags:  globalFlags(),
 		Before: setupLogging,
 		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(), statusCommand(),
-			notifyCommand(), checkConfigCommand(), demoCommand()},
+			notifyCommand(), retryCommand(), healCommand(), checkConfigCommand(), demoCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
