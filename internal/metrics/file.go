@@ -147,8 +147,7 @@ func load(path string) (store, error) {
 		return st, err
 	}
 	defer f.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(f)
+	fams, err := parseText(f)
 	if err != nil {
 		return st, err
 	}
@@ -166,6 +165,9 @@ func load(path string) (store, error) {
 			default:
 				continue
 			}
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue // never written by pgarchive; render would refuse it
+			}
 			kv := make([]string, 0, 2*len(m.GetLabel()))
 			for _, l := range m.GetLabel() {
 				kv = append(kv, l.GetName(), l.GetValue())
@@ -174,6 +176,19 @@ func load(path string) (store, error) {
 		}
 	}
 	return st, nil
+}
+
+// parseText is expfmt's parser, which in prometheus/common v0.70.0 panics
+// on some damaged input (a line "{}": prometheus/common#922, fixed after
+// that release). A damaged file must cost its history, not the run.
+func parseText(r io.Reader) (fams map[string]*dto.MetricFamily, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fams, err = nil, fmt.Errorf("text parser failed: %v", p)
+		}
+	}()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(r)
 }
 
 // render writes the store as gauges in the text format, names and series
