@@ -151,6 +151,33 @@ func TestNotifyUnderSystemd(t *testing.T) {
 		if j := strings.Join(n.Journal, "\n"); !strings.Contains(j, "NOT stored on dead:bucket") || !strings.Contains(j, "stored db1/") {
 			t.Errorf("journal lines lack the run's outcome:\n%s", j)
 		}
+		// Without the invocation id (as when run by hand) the unit's newest
+		// run is read by name: systemd's start message marks where it
+		// begins.
+		var byName *notify.Notice
+		starts := 0
+		for _, e := range entries {
+			if e["MESSAGE_ID"] == "7d4958e842da4a758f6c1cdc7b36dcc5" && e["UNIT"] == "postgresqlBackup-db1.service" {
+				starts++
+			}
+			if e["_SYSTEMD_UNIT"] == "pgarchive-notify-failure@postgresqlBackup-db1.service.service" && strings.HasPrefix(e["MESSAGE"], "{") {
+				byName = &notify.Notice{}
+				if err := json.Unmarshal([]byte(e["MESSAGE"]), byName); err != nil {
+					t.Fatalf("--dry-run output: %v\n%s", err, e["MESSAGE"])
+				}
+			}
+		}
+		if starts != 1 {
+			t.Errorf("%d start messages (MESSAGE_ID 7d4958e8...) for the backup unit, want 1", starts)
+		}
+		if byName == nil {
+			t.Fatalf("no --dry-run notice in the handler's journal:\n%s", messages(entries))
+		}
+		if byName.InvocationID != "" || len(byName.FailedUpstreams) != 1 || byName.FailedUpstreams[0] != "dead:bucket" ||
+			byName.ExitStatus != "1" || len(byName.Journal) == 0 || !strings.Contains(byName.Journal[0], "Starting postgresqlBackup-db1.service") && len(byName.Journal) < 10 {
+			t.Errorf("notice read by unit name: %+v", byName)
+		}
+
 		// The handler read the run by invocation id, not by unit name.
 		used := false
 		for _, e := range entries {
@@ -207,6 +234,7 @@ FailureActionExitStatus=%[3]d
 [Service]
 Type=oneshot
 ExecStart=%[4]s/bin/pgarchive --verbose notify --event %[1]s --unit %%i --webhook-url-file ${CREDENTIALS_DIRECTORY}/webhook-url --format json --journal-lines 10
+ExecStart=/usr/bin/env -u MONITOR_INVOCATION_ID %[4]s/bin/pgarchive notify --event %[1]s --unit %%i --format json --journal-lines 10 --dry-run
 ExecStart=+%[5]s --sync
 LoadCredential=webhook-url:%[6]s/webhook-url
 %[7]s`, event, exitNotified, exitNotifyFailed, optDir, harness.LookTool("journalctl"), keysDir, notifyHardening), 0o644)
