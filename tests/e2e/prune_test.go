@@ -38,63 +38,6 @@ type pruneOutput struct {
 	} `json:"databases"`
 }
 
-// pruneHistory makes irregular archive times over two years up to now: every few
-// days long ago, every several hours in the last two months, every hour or
-// so in the last three days, and a few pairs within one second. Times
-// within an hour of a keep-within cutoff are skipped, so the binary's own
-// clock, a little later than ours, cannot disagree with the expectation.
-func pruneHistory(r *rand.Rand, now time.Time, avoid time.Time) []time.Time {
-	var out []time.Time
-	t := now.Add(-730 * 24 * time.Hour)
-	for t.Before(now.Add(-10 * time.Minute)) {
-		if d := t.Sub(avoid); d < -time.Hour || d > time.Hour {
-			out = append(out, t.Truncate(time.Second))
-		}
-		var gap time.Duration
-		switch age := now.Sub(t); {
-		case age > 60*24*time.Hour:
-			gap = time.Duration(48+r.IntN(170)) * time.Hour
-		case age > 3*24*time.Hour:
-			gap = time.Duration(360+r.IntN(1440)) * time.Minute
-		default:
-			gap = time.Duration(30+r.IntN(210)) * time.Minute
-		}
-		t = t.Add(gap + time.Duration(r.IntN(3600))*time.Second)
-	}
-	return out
-}
-
-// pruneFakes builds db's archives on two upstreams at the given times, with
-// a mix of complete, failed and damaged copies; the newest is a failed (or
-// still running) upload on both.
-func pruneFakes(t *testing.T, r *rand.Rand, db string, times []time.Time) []harness.FakeArchive {
-	var out []harness.FakeArchive
-	for i, tm := range times {
-		var copies []harness.CopyKind
-		switch n := r.IntN(100); {
-		case i == len(times)-1:
-			copies = []harness.CopyKind{harness.CopyDataOnly, harness.CopyDataOnly}
-		case n < 78:
-			copies = []harness.CopyKind{harness.CopyComplete, harness.CopyComplete}
-		case n < 84:
-			copies = []harness.CopyKind{harness.CopyComplete, harness.CopyNone}
-		case n < 88:
-			copies = []harness.CopyKind{harness.CopyDataOnly, harness.CopyComplete}
-		case n < 93:
-			copies = []harness.CopyKind{harness.CopyDataOnly, harness.CopyDataOnly}
-		case n < 96:
-			copies = []harness.CopyKind{harness.CopyManifest, harness.CopyNone}
-		default:
-			copies = []harness.CopyKind{harness.CopyWrongSize, harness.CopyComplete}
-		}
-		out = append(out, harness.NewFakeArchive(t, r, prunePrefix, db, tm, 0, copies...))
-		if r.IntN(60) == 0 && i < len(times)-1 { // a second archive in the same second
-			out = append(out, harness.NewFakeArchive(t, r, prunePrefix, db, tm, 1, harness.CopyComplete, harness.CopyComplete))
-		}
-	}
-	return out
-}
-
 // keepPolicy mirrors the flags below for the independent expectation.
 type keepPolicy struct {
 	last, hourly, daily, weekly, monthly, yearly int
@@ -189,8 +132,8 @@ func TestPruneRetention(t *testing.T) {
 	r := rand.New(rand.NewPCG(2026, 5))
 	cutoff := now.Add(-prunePolicy.within)
 	all := map[string][]harness.FakeArchive{
-		"shop": pruneFakes(t, r, "shop", pruneHistory(r, now, cutoff)),
-		"crm":  pruneFakes(t, r, "crm", everyNth(pruneHistory(r, now, cutoff), 8)),
+		"shop": harness.FakeHistory(t, r, prunePrefix, "shop", harness.IrregularTimes(r, now, cutoff)),
+		"crm":  harness.FakeHistory(t, r, prunePrefix, "crm", everyNth(harness.IrregularTimes(r, now, cutoff), 8)),
 	}
 	var everything []harness.FakeArchive
 	for _, as := range all {
@@ -306,6 +249,17 @@ func checkPrunePlan(t *testing.T, plan pruneOutput, all map[string][]harness.Fak
 		}
 		if d.Kept != len(expected[d.Database]) || d.Removed != len(all[d.Database])-d.Kept {
 			t.Errorf("%s: counts kept %d removed %d", d.Database, d.Kept, d.Removed)
+		}
+		for i, u := range d.Upstreams { // what metrics will report per upstream
+			want := 0
+			for _, a := range all[d.Database] {
+				if expected[d.Database][a.Key] && a.Copies[i] == harness.CopyComplete {
+					want++
+				}
+			}
+			if u.Upstream != harness.MinIORemoteName(i)+":"+harness.DefaultBucket || u.Kept != want {
+				t.Errorf("%s on %s: %d kept complete copies, want %d", d.Database, u.Upstream, u.Kept, want)
+			}
 		}
 	}
 }

@@ -103,6 +103,65 @@ func (a FakeArchive) Objects(i int) map[string][]byte {
 	return out
 }
 
+// IrregularTimes makes archive times over the two years before now: every
+// few days long ago, every several hours in the last two months, every hour
+// or so in the last three days. Times within an hour of avoid (a keep-within
+// cutoff) are left out, so that a pgarchive run a little later than the
+// caller's clock cannot disagree with the caller about them.
+func IrregularTimes(r *rand.Rand, now, avoid time.Time) []time.Time {
+	var out []time.Time
+	t := now.Add(-730 * 24 * time.Hour)
+	for t.Before(now.Add(-10 * time.Minute)) {
+		if d := t.Sub(avoid); d < -time.Hour || d > time.Hour {
+			out = append(out, t.Truncate(time.Second))
+		}
+		var gap time.Duration
+		switch age := now.Sub(t); {
+		case age > 60*24*time.Hour:
+			gap = time.Duration(48+r.IntN(170)) * time.Hour
+		case age > 3*24*time.Hour:
+			gap = time.Duration(360+r.IntN(1440)) * time.Minute
+		default:
+			gap = time.Duration(30+r.IntN(210)) * time.Minute
+		}
+		t = t.Add(gap + time.Duration(r.IntN(3600))*time.Second)
+	}
+	return out
+}
+
+// FakeHistory builds db's archives at the given times for two upstreams,
+// with a mix of complete, failed, half-deleted and damaged copies, now and
+// then a second archive in the same second; the newest is a failed (or still
+// running) upload on both.
+func FakeHistory(t testing.TB, r *rand.Rand, prefix, db string, times []time.Time) []FakeArchive {
+	t.Helper()
+	var out []FakeArchive
+	for i, tm := range times {
+		var copies []CopyKind
+		switch n := r.IntN(100); {
+		case i == len(times)-1:
+			copies = []CopyKind{CopyDataOnly, CopyDataOnly}
+		case n < 78:
+			copies = []CopyKind{CopyComplete, CopyComplete}
+		case n < 84:
+			copies = []CopyKind{CopyComplete, CopyNone}
+		case n < 88:
+			copies = []CopyKind{CopyDataOnly, CopyComplete}
+		case n < 93:
+			copies = []CopyKind{CopyDataOnly, CopyDataOnly}
+		case n < 96:
+			copies = []CopyKind{CopyManifest, CopyNone}
+		default:
+			copies = []CopyKind{CopyWrongSize, CopyComplete}
+		}
+		out = append(out, NewFakeArchive(t, r, prefix, db, tm, 0, copies...))
+		if r.IntN(60) == 0 && i < len(times)-1 {
+			out = append(out, NewFakeArchive(t, r, prefix, db, tm, 1, CopyComplete, CopyComplete))
+		}
+	}
+	return out
+}
+
 // UpstreamKeys lists, sorted, every key upstream i holds of archives.
 func UpstreamKeys(archives []FakeArchive, i int) []string {
 	var keys []string
