@@ -95,6 +95,54 @@ let
     };
   };
 
+  # Backlog, healing, metrics, prune with its own rclone.conf, notifications.
+  lifecycle = evalWith {
+    imports = [ dbHost ];
+    services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
+    services.pgarchive = {
+      enable = true;
+      recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      healAfterArchive = true;
+      metrics.textfileDirectory = "/var/lib/prometheus-node-exporter-text";
+      prune = {
+        enable = true;
+        rcloneConfigFile = "/run/secrets/rclone-prune.conf";
+        keep = { daily = 7; weekly = 5; monthly = 12; yearly = -1; };
+      };
+      notify = {
+        onFailure = true;
+        onSuccess = true;
+        webhookUrlFile = "/run/secrets/webhook-url";
+        summary.enable = true;
+      };
+    };
+  };
+
+  # A host that only prunes: no PostgreSQL, no postgresqlBackup, no key.
+  pruneOnly = evalWith {
+    services.pgarchive.prune = {
+      enable = true;
+      rcloneConfigFile = "/run/secrets/rclone-prune.conf";
+      keep.within = "1y6m";
+    };
+  };
+
+  pruneNoKeep = evalWith {
+    services.pgarchive.prune = { enable = true; rcloneConfigFile = "/run/secrets/rclone-prune.conf"; };
+  };
+
+  notifyTwoHooks = evalWith {
+    imports = [ dbHost ];
+    services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
+    services.pgarchive = {
+      enable = true;
+      recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      notify = { onFailure = true; webhookUrl = "https://hooks.example.com/x"; webhookUrlFile = "/run/secrets/webhook-url"; };
+    };
+  };
+
   unitFile = sys: name: "${sys.config.systemd.units."${name}.service".unit}/${name}.service";
   timerFile = sys: name: "${sys.config.systemd.units."${name}.timer".unit}/${name}.timer";
   wrapperOf = sys: "${lib.findFirst (p: p.name or "" == "pgarchive") (throw "no pgarchive wrapper") sys.config.environment.systemPackages}/bin/pgarchive";
@@ -114,6 +162,17 @@ assert !(verifier.config.systemd.services ? postgresqlBackup || verifier.config.
 assert !(perDb.config.systemd.services ? pgarchive-drill);
 assert expectFailures drillNoKey [ "services.pgarchive.drill: no decryption key" ];
 assert expectFailures drillWrongKind [ "so the drill needs drill.identityFile" "services.pgarchive.drill.passphraseFile is /nix/store/" ];
+assert failedAssertions lifecycle == [ ];
+assert failedAssertions pruneOnly == [ ];
+assert expectFailures pruneNoKeep [ "services.pgarchive.prune: no keep rule" ];
+assert expectFailures notifyTwoHooks [ "not both" ];
+assert lib.sort lib.lessThan (lib.filter (lib.hasInfix "pgarchive") lifecycle.config.systemd.tmpfiles.rules) == [
+  "d '/var/lib/pgarchive' 0750 postgres pgarchive - -"
+  "d '/var/lib/prometheus-node-exporter-text' 2775 root pgarchive - -"
+];
+assert lifecycle.config.users.groups ? pgarchive;
+assert !(pruneOnly.config.users.groups ? pgarchive);
+assert !(perDb.config.systemd.services ? "pgarchive-notify-failure@" || perDb.config.systemd.services ? pgarchive-prune);
 pkgs.runCommand "pgarchive-module-eval" { } ''
   set -eu
   db1=${unitFile perDb "postgresqlBackup-db1"}
@@ -166,5 +225,51 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   grep -E '^ExecStartPost=.* archive --database db1 ' ${unitFile both "postgresqlBackup-db1"}
   grep -F 'PGARCHIVE_PG_BIN:-${both.config.services.postgresql.package}/bin' ${wrapperOf both}
   grep -F 'PGARCHIVE_PG_BIN:-${perDb.config.services.postgresql.package}/bin' ${wrapperOf perDb}
+
+  lcDb1=${unitFile lifecycle "postgresqlBackup-db1"}
+  grep -E '^ExecStartPost=.* archive --database db1 --file /var/backup/postgresql/db1.sql.gz --heal$' "$lcDb1"
+  grep -Fx 'OnFailure=pgarchive-notify-failure@%n.service' "$lcDb1"
+  grep -Fx 'OnSuccess=pgarchive-notify-success@%n.service' "$lcDb1"
+  grep -Fx 'SupplementaryGroups=pgarchive' "$lcDb1"
+  grep -F '"state-dir":"/var/lib/pgarchive"' ${lifecycle.config.services.pgarchive.configFile}
+  grep -F '"backlog-max-size":"10Gi"' ${lifecycle.config.services.pgarchive.configFile}
+  grep -F '"metrics-dir":"/var/lib/prometheus-node-exporter-text"' ${lifecycle.config.services.pgarchive.configFile}
+
+  prune=${unitFile lifecycle "pgarchive-prune"}
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-prune.json prune --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly -1$' "$prune"
+  grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone-prune.conf' "$prune"
+  grep -Fx 'ReadWritePaths=/var/lib/prometheus-node-exporter-text' "$prune"
+  grep -Fx 'OnFailure=pgarchive-notify-failure@%n.service' "$prune"
+  for d in DynamicUser=true ProtectSystem=strict MemoryDenyWriteExecute=true SupplementaryGroups=pgarchive Type=oneshot; do
+    grep -Fx "$d" "$prune"
+  done
+  grep -Fx 'OnCalendar=*-*-* 04:00:00' ${timerFile lifecycle "pgarchive-prune"}
+  grep -F '"rclone-config":"$CREDENTIALS_DIRECTORY/rclone.conf"' ${lifecycle.config.services.pgarchive.prune.configFile}
+
+  for event in failure success; do
+    hook=${lifecycle.config.systemd.units."pgarchive-notify-failure@.service".unit}/pgarchive-notify-failure@.service
+    [ "$event" = success ] && hook=${lifecycle.config.systemd.units."pgarchive-notify-success@.service".unit}/pgarchive-notify-success@.service
+    grep -E "^ExecStart=/nix/store/[^ ]+/bin/pgarchive notify --event $event --unit %i --webhook-url-file [$][{]CREDENTIALS_DIRECTORY[}]/webhook-url --format slack --journal-lines 20$" "$hook"
+    grep -Fx 'LoadCredential=webhook-url:/run/secrets/webhook-url' "$hook"
+    grep -Fx 'SupplementaryGroups=systemd-journal' "$hook"
+    # notify reads the journal with journalctl from PATH.
+    grep -E '^Environment="PATH=.*-systemd-[^/]+/bin' "$hook"
+    if grep -E '^On(Failure|Success)=' "$hook"; then
+      echo "$hook reports on itself" >&2
+      exit 1
+    fi
+  done
+
+  summary=${unitFile lifecycle "pgarchive-notify-summary"}
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-summary.json notify --event summary --webhook-url-file [$][{]CREDENTIALS_DIRECTORY[}]/webhook-url --format slack$' "$summary"
+  grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$summary"
+  grep -Fx 'SupplementaryGroups=pgarchive' "$summary"
+  grep -Fx 'OnCalendar=*-*-* 08:00:00' ${timerFile lifecycle "pgarchive-notify-summary"}
+  grep -F '"state-dir":"/var/lib/pgarchive"' ${lifecycle.config.services.pgarchive.notify.summary.configFile}
+
+  grep -Fx '  set -- --rclone-config /run/secrets/rclone-prune.conf "$@"' ${wrapperOf lifecycle}
+  pruneOnlyUnit=${unitFile pruneOnly "pgarchive-prune"}
+  grep -E -- ' prune --keep-within 1y6m$' "$pruneOnlyUnit"
+  grep -E -- '--config /nix/store/[^ ]+-pgarchive-prune.json --rclone-config /run/secrets/rclone-prune.conf "[$]@"$' ${wrapperOf pruneOnly}
   touch "$out"
 ''

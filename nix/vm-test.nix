@@ -1,7 +1,8 @@
 # NixOS VM test (flake check "vm"): PostgreSQL, two MinIO servers behind an
-# rclone union, keys generated in the VM (no sops); and a verifier host that
-# runs only services.pgarchive.drill against the same remote. Needs a Nix host
-# with KVM; tests/nspawn mirrors the archive half under real systemd where
+# rclone union, keys generated in the VM (no sops), metrics, prune,
+# notifications to a small webhook listener, the backlog; and a verifier host
+# that runs only services.pgarchive.drill against the same remote. Needs a Nix
+# host with KVM; tests/nspawn and tests/nix mirror it under real systemd where
 # Nix is unavailable.
 { pkgs, module }:
 
@@ -32,6 +33,26 @@ let
     create_policy = all
     action_policy = all
     search_policy = ff
+  '';
+
+  # Stores each POSTed body as /var/lib/webhook/NNNN.json.
+  webhookListener = pkgs.writeText "webhook-listener.py" ''
+    import http.server
+    import itertools
+
+    counter = itertools.count()
+
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with open("/var/lib/webhook/%04d.json" % next(counter), "wb") as f:
+                f.write(body)
+            self.send_response(200)
+            self.end_headers()
+
+
+    http.server.HTTPServer(("127.0.0.1", 8099), Handler).serve_forever()
   '';
 
   minioService = port: {
@@ -70,6 +91,28 @@ pkgs.testers.runNixOSTest {
       identityFile = "/run/keys/pgarchive/identity";
       rcloneConfigFile = "/run/keys/pgarchive/rclone.conf";
       prefix = "vmtest";
+      healAfterArchive = true;
+      metrics.textfileDirectory = "/var/lib/prometheus-node-exporter-text";
+      # Started by hand below; its own rclone.conf defaults to the one above.
+      prune = {
+        enable = true;
+        keep.last = 1;
+      };
+      notify = {
+        onFailure = true;
+        onSuccess = true;
+        webhookUrlFile = "/run/keys/pgarchive/webhook-url";
+        format = "json";
+        summary.enable = true;
+      };
+    };
+
+    systemd.services.webhook-listener = {
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        ExecStart = "${pkgs.python3}/bin/python3 ${webhookListener}";
+        StateDirectory = "webhook";
+      };
     };
 
     systemd.services.minio-a = minioService 9000;
@@ -100,6 +143,15 @@ pkgs.testers.runNixOSTest {
   testScript = ''
     rc = "rclone --config /run/keys/pgarchive/rclone.conf"
 
+    def archives(upstream):
+        return machine.succeed(f"{rc} lsf {upstream}:pgarchive/vmtest/db1 --include '*.age'").split()
+
+    def webhook(event, unit):
+        # The notices that arrived for this event and unit (json format).
+        return machine.wait_until_succeeds(
+            f"grep -l '\"event\":\"{event}\"' /var/lib/webhook/*.json | xargs grep -l '\"unit\":\"{unit}\"'"
+        ).split()
+
     def decrypt_latest(upstream):
         names = machine.succeed(f"{rc} lsf {upstream}:pgarchive/vmtest/db1 --include '*.age'").split()
         assert len(names) >= 1, f"no archive on {upstream}: {names}"
@@ -116,6 +168,7 @@ pkgs.testers.runNixOSTest {
         "install -d -m 0700 /run/keys/pgarchive",
         "age-keygen -o /run/keys/pgarchive/identity",
         "install -m 0600 ${rcloneConf "127.0.0.1"} /run/keys/pgarchive/rclone.conf",
+        "echo http://127.0.0.1:8099/hook > /run/keys/pgarchive/webhook-url",
         f"{rc} mkdir minio-a:pgarchive",
         f"{rc} mkdir minio-b:pgarchive",
     )
@@ -130,6 +183,15 @@ pkgs.testers.runNixOSTest {
             assert "pgarchive-marker" in decrypt_latest(upstream)
         machine.succeed("journalctl -u postgresqlBackup-db1 -o verbose | grep -q PGARCHIVE_UPSTREAM=")
         machine.succeed("journalctl PGARCHIVE_DATABASE=db1 | grep -q .")
+
+    with subtest("a success notice reaches the webhook, metrics reach the textfile directory"):
+        machine.wait_for_open_port(8099)
+        webhook("success", "postgresqlBackup-db1.service")
+        machine.succeed(
+            "stat -c '%a %G' /var/lib/prometheus-node-exporter-text | grep -qx '2775 pgarchive'",
+            "stat -c %a /var/lib/prometheus-node-exporter-text/pgarchive-archive-db1.prom | grep -qx 644",
+            "stat -c '%a %U %G' /var/lib/pgarchive | grep -qx '750 postgres pgarchive'",
+        )
 
     with subtest("root's wrapper runs with the same settings"):
         machine.succeed("sleep 1; pgarchive archive --database db1")
@@ -154,6 +216,22 @@ pkgs.testers.runNixOSTest {
         verifier.succeed("pgarchive verify --database db1 --latest --deep")
         assert "pgarchive-marker" in verifier.succeed("pgarchive restore --database db1 --latest --output -")
 
+    with subtest("status, prune (dry run, then for real) and the summary"):
+        machine.succeed("pgarchive status --database db1")
+        machine.succeed("test -f /var/lib/prometheus-node-exporter-text/pgarchive-status.prom")
+        assert len(archives("minio-a")) >= 2, archives("minio-a")
+        plan = machine.succeed("pgarchive prune --dry-run --keep-last 1")
+        assert "remove" in plan, plan
+        assert len(archives("minio-a")) >= 2, "a dry run deleted archives"
+        machine.succeed("systemctl start pgarchive-prune.service")
+        for upstream in ["minio-a", "minio-b"]:
+            assert len(archives(upstream)) == 1, archives(upstream)
+            assert "pgarchive-marker" in decrypt_latest(upstream)
+        webhook("success", "pgarchive-prune.service")
+        machine.succeed("test -f /var/lib/prometheus-node-exporter-text/pgarchive-prune.prom")
+        machine.succeed("systemctl start pgarchive-notify-summary.service")
+        machine.wait_until_succeeds("grep -l '\"event\":\"summary\"' /var/lib/webhook/*.json")
+
     with subtest("a failing check fails the drill"):
         machine.succeed("sudo -u postgres psql -d db1 -c 'delete from t'")
         machine.succeed("systemctl start postgresqlBackup-db1.service")
@@ -161,9 +239,18 @@ pkgs.testers.runNixOSTest {
         verifier.succeed("systemctl is-failed pgarchive-drill.service")
         verifier.succeed("journalctl PGARCHIVE_DATABASE=db1 PGARCHIVE_DRILL=failed | grep -q .")
 
-    with subtest("a failed upload fails the unit"):
+    with subtest("a failed upload fails the unit, notifies, and the backlog keeps it for retry"):
         machine.succeed("systemctl stop minio-b.service")
         machine.fail("systemctl start postgresqlBackup-db1.service")
         machine.succeed("systemctl is-failed postgresqlBackup-db1.service")
+        notice = webhook("failure", "postgresqlBackup-db1.service")[0]
+        machine.succeed(f"grep -q '\"database\":\"db1\"' {notice}")
+        machine.succeed("find /var/lib/pgarchive/backlog/entries -name data.age | grep -q .")
+        machine.fail("pgarchive status --database db1")
+        machine.succeed("systemctl start minio-b.service")
+        machine.wait_for_open_port(9010)
+        machine.succeed("pgarchive retry")
+        machine.succeed("pgarchive status --database db1")
+        machine.fail("find /var/lib/pgarchive/backlog/entries -name data.age | grep -q .")
   '';
 }
