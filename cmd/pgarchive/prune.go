@@ -29,9 +29,9 @@ Keep rules (an archive is kept if any rule keeps it; N = -1 means no limit):
    --keep-daily N     ... days, --keep-weekly N: ISO weeks, --keep-monthly N, --keep-yearly N
    --keep-within D    every archive younger than D, counted back from now
 Periods are in UTC, like the names. At least one rule is required. Whatever the rules, the
-newest archive with a complete copy is always kept; incomplete archives (no manifest: failed
-uploads) never fill a period, are removed when older than it and kept when newer (they may
-still be uploading).
+newest archive with a complete copy is always kept. Archives without a complete copy on any
+upstream (failed uploads) never fill a period; they are removed when older than the newest
+complete archive and kept when newer (they may still be uploading).
 
 --keep-within takes Go durations (36h, 1h30m) and restic's spans (30d, 2w, 1y6m, 1y5m7d2h),
 with fixed lengths y = 365d, m = 30d, w = 7d; units from largest to smallest. "m" is months

@@ -99,7 +99,7 @@ func Run(ctx context.Context, ups []*remote.Upstream, cat *catalog.Catalog, pref
 	}
 	failed := record(res, work)
 	for _, w := range work {
-		if !opt.DryRun {
+		if !opt.DryRun && len(touchedBy(w.removal)) > 0 {
 			logOutcome(log, res, w)
 		}
 	}
@@ -138,7 +138,7 @@ type job struct {
 }
 
 func rows(plan retention.Plan) []Archive {
-	var out []Archive
+	out := []Archive{} // [] rather than null in JSON
 	add := func(ds []retention.Decision, action string) {
 		for _, d := range ds {
 			out = append(out, Archive{Archive: path.Base(d.ID), Key: d.ID, Created: d.Time.UTC(),
@@ -291,6 +291,10 @@ func record(res *Result, work []job) int {
 		row := findRow(d.Archives, w.removal.Archive.Key)
 		for _, i := range w.removal.LeftOn {
 			row.LeftOn = append(row.LeftOn, res.Upstreams[i])
+		}
+		if len(touchedBy(w.removal)) == 0 {
+			d.ReadOnly++
+			continue
 		}
 		if res.DryRun {
 			d.Removed++

@@ -153,6 +153,17 @@ func TestRunDeletesEverywhereButReadOnly(t *testing.T) {
 	if n := strings.Count(logs.String(), "prune: removed db1_"); n != 2 || !strings.Contains(logs.String(), "kept 2 archives, removed 2") {
 		t.Errorf("log:\n%s", logs.String())
 	}
+
+	// Again: the read-only copies are all that is left of the removed
+	// archives, so nothing is deleted or reported as removed.
+	logs.Reset()
+	res, err = Run(context.Background(), w.ups, w.scan(t), "pre", opt)
+	if d := res.Databases[0]; err != nil || d.Removed != 0 || d.ReadOnly != 2 || d.Kept != 2 {
+		t.Errorf("second run: %v %+v", err, d)
+	}
+	if strings.Contains(logs.String(), "prune: removed") || !strings.Contains(logs.String(), "removed 0, 2 only on read-only upstreams (left alone)") {
+		t.Errorf("second run log:\n%s", logs.String())
+	}
 }
 
 func TestRunRefusesUnlistedUpstream(t *testing.T) {

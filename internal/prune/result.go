@@ -24,6 +24,9 @@ type Database struct {
 	Kept     int       `json:"kept"`
 	Removed  int       `json:"removed"` // removed from every deletable upstream (dry run: planned)
 	Failed   int       `json:"failed"`  // some deletion failed; the next prune tries again
+	// ReadOnly counts archives the plan removes that only read-only union
+	// members hold: nothing is deleted for them.
+	ReadOnly int `json:"left_on_read_only"`
 	// Upstreams has one entry per upstream, in Result.Upstreams' order.
 	Upstreams []UpstreamCount `json:"upstreams"`
 	// Plan is the retention plan, for the dry run's table.
@@ -56,25 +59,30 @@ type UpstreamCount struct {
 }
 
 // Totals sums over databases.
-func (r *Result) Totals() (kept, removed, failed int) {
+func (r *Result) Totals() (kept, removed, failed, readOnly int) {
 	for _, d := range r.Databases {
 		kept += d.Kept
 		removed += d.Removed
 		failed += d.Failed
+		readOnly += d.ReadOnly
 	}
-	return kept, removed, failed
+	return kept, removed, failed, readOnly
 }
 
 // Summary is the one line logged at the end of a prune.
 func (r *Result) Summary() string {
-	kept, removed, failed := r.Totals()
+	kept, removed, failed, readOnly := r.Totals()
 	dbs := plural(len(r.Databases), "database")
 	ups := plural(len(r.Upstreams), "upstream")
-	if r.DryRun {
-		return fmt.Sprintf("prune --dry-run: %s on %s: would keep %s and remove %d; nothing deleted",
-			dbs, ups, plural(kept, "archive"), removed)
+	var ro string
+	if readOnly > 0 {
+		ro = fmt.Sprintf(", %d only on read-only upstreams (left alone)", readOnly)
 	}
-	s := fmt.Sprintf("prune: %s on %s: kept %s, removed %d", dbs, ups, plural(kept, "archive"), removed)
+	if r.DryRun {
+		return fmt.Sprintf("prune --dry-run: %s on %s: would keep %s and remove %d%s; nothing deleted",
+			dbs, ups, plural(kept, "archive"), removed, ro)
+	}
+	s := fmt.Sprintf("prune: %s on %s: kept %s, removed %d%s", dbs, ups, plural(kept, "archive"), removed, ro)
 	if failed > 0 {
 		s += fmt.Sprintf(", %d could not be removed completely (see above)", failed)
 	}
