@@ -294,7 +294,22 @@ func TestNotifySummary(t *testing.T) {
 	w.minios[1].DeleteObject(t, db1[0]) // minio-b keeps a manifest without data
 	size := int64(len(ups[0].read(db1[0])))
 
+	// db3's upload is rejected by minio-b (a revoked key): the archive
+	// waits in the backlog of stateDir.
 	stateDir := t.TempDir()
+	goodKey := w.minios[1].SecretKey
+	w.minios[1].SecretKey = "revoked-" + goodKey
+	badConf := harness.WriteSeedRcloneConf(t, t.TempDir(), w.local, nil, w.minios...)
+	w.minios[1].SecretKey = goodKey
+	db3 := filepath.Join(w.dir, "db3.sql.gz")
+	os.WriteFile(db3, harness.RandomBytes(23, 30_000), 0o600)
+	if r := runBin(t, w.bin, nil, "--rclone-config", badConf, "--log-target", "stderr", "--state-dir", stateDir,
+		"-r", recip, "archive", "--database", "db3", "--file", db3); r.exit == 0 {
+		t.Fatalf("archive with a revoked key on minio-b must fail:\n%s", r.stderr)
+	}
+	db3Keys, _ := archivesIn(ups[0].list("db3/"))
+	db3Size := int64(len(ups[0].read(db3Keys[0])))
+
 	h := startHook(t, 200)
 	r := w.pgarchive(t, nil, "--state-dir", stateDir, "notify", "--event", "summary", "--webhook-url-file", h.urlFile(t), "--format", "json")
 	if r.exit != 0 {
@@ -306,7 +321,7 @@ func TestNotifySummary(t *testing.T) {
 	if n.Event != "summary" || d == nil || d.Until.Sub(d.Since) != 24*time.Hour || d.Error != "" {
 		t.Fatalf("notice: %+v", n)
 	}
-	if strings.Join(d.Databases, ",") != "db1,db2" || strings.Join(d.Stale, ",") != "db2" {
+	if strings.Join(d.Databases, ",") != "db1,db2,db3" || strings.Join(d.Stale, ",") != "db2" {
 		t.Errorf("databases %v, stale %v", d.Databases, d.Stale)
 	}
 	if len(d.Upstreams) != 3 {
@@ -317,18 +332,19 @@ func TestNotifySummary(t *testing.T) {
 		if i == 2 {
 			wantName = w.local
 		}
-		if u.Name != wantName || u.Error != "" || strings.Join(u.Missing, ",") != map[bool]string{true: "db1,db2", false: "db2"}[i == 1] {
+		if u.Name != wantName || u.Error != "" || strings.Join(u.Missing, ",") != map[bool]string{true: "db1,db2,db3", false: "db2"}[i == 1] {
 			t.Errorf("upstream %d: %+v", i, u)
 			continue
 		}
 		switch i {
 		case 1:
-			if u.Archives != 0 || u.Incomplete != 1 || len(u.Databases) != 0 {
-				t.Errorf("minio-b lost db1's data: %+v", u)
+			if u.Archives != 0 || u.Incomplete != 2 || len(u.Databases) != 0 {
+				t.Errorf("minio-b lost db1's data and never got db3's: %+v", u)
 			}
 		default:
-			if u.Archives != 1 || u.Bytes != size || u.Incomplete != 0 || len(u.Databases) != 1 ||
-				u.Databases[0].Database != "db1" || u.Databases[0].Bytes != size || time.Since(u.Databases[0].Newest) > 10*time.Minute {
+			if u.Archives != 2 || u.Bytes != size+db3Size || u.Incomplete != 0 || len(u.Databases) != 2 ||
+				u.Databases[0].Database != "db1" || u.Databases[0].Bytes != size || time.Since(u.Databases[0].Newest) > 10*time.Minute ||
+				u.Databases[1].Database != "db3" || u.Databases[1].Bytes != db3Size {
 				t.Errorf("%s: %+v", u.Name, u)
 			}
 		}
@@ -336,12 +352,13 @@ func TestNotifySummary(t *testing.T) {
 	if strings.Join(n.FailedUpstreams, ",") != strings.Join([]string{d.Upstreams[0].Name, d.Upstreams[1].Name, d.Upstreams[2].Name}, ",") {
 		t.Errorf("failed_upstreams %v: every upstream misses db2", n.FailedUpstreams)
 	}
-	if d.Backlog == nil || d.Backlog.Archives != 0 || d.Backlog.Error != "" {
-		t.Errorf("an empty backlog: %+v", d.Backlog)
+	if b := d.Backlog; b == nil || b.Archives != 1 || b.Bytes != db3Size || b.Error != "" || b.Oldest == nil ||
+		len(b.Databases) != 1 || b.Databases[0].Database != "db3" || b.Databases[0].Bytes != db3Size {
+		t.Errorf("backlog: %+v", d.Backlog)
 	}
 
 	h = startHook(t, 200)
-	if r := w.pgarchive(t, nil, "notify", "--event", "summary", "--webhook-url-file", h.urlFile(t)); r.exit != 0 {
+	if r := w.pgarchive(t, nil, "--state-dir", stateDir, "notify", "--event", "summary", "--webhook-url-file", h.urlFile(t)); r.exit != 0 {
 		t.Fatalf("summary exited %d:\n%s", r.exit, r.stderr)
 	}
 	var msg struct{ Text string }
@@ -350,16 +367,15 @@ func TestNotifySummary(t *testing.T) {
 	for _, want := range []string{
 		":warning: *pgarchive summary* for `",
 		"*No new archive anywhere:* `db2`",
-		"• `minio-a:" + w.minios[0].Bucket + "`: 1 archive, ",
-		" (db1 ×1); *nothing from* `db2`",
-		"• `minio-b:" + w.minios[1].Bucket + "`: 0 archives, 0 B; *nothing from* `db1`, `db2`; *1 archive incomplete or missing here*",
+		"• `minio-a:" + w.minios[0].Bucket + "`: 2 archives, ",
+		" (db1 ×1, db3 ×1); *nothing from* `db2`",
+		"• `minio-b:" + w.minios[1].Bucket + "`: 0 archives, 0 B; *nothing from* `db1`, `db2`, `db3`; *2 archives incomplete or missing here*",
+		"*Backlog:* 1 archive, ",
+		" waiting for upload (db3 ×1)",
 	} {
 		if !strings.Contains(msg.Text, want) {
 			t.Errorf("Slack summary lacks %q:\n%s", want, msg.Text)
 		}
-	}
-	if strings.Contains(msg.Text, "Backlog") {
-		t.Errorf("without --state-dir there is no backlog to report:\n%s", msg.Text)
 	}
 
 	// The remote cannot be read: the summary still goes out, and says so.
