@@ -114,7 +114,8 @@ in
     };
 
     journalLines = mkOption {
-      type = types.ints.unsigned;
+      # pgarchive notify's own limit.
+      type = types.ints.between 0 200;
       default = 20;
       description = ''
         How many of the failed unit's last journal lines a notification

@@ -319,12 +319,20 @@ func TestLifecycleModule(t *testing.T) {
 			}
 		})
 	}
-	t.Run("rejects a keep count below -1", func(t *testing.T) {
-		_, err := evalModule(t, lib, []any{prune(m{"keep": m{"daily": -2}})})
-		if err == nil || !strings.Contains(err.Error(), "services.pgarchive.prune.keep.daily") {
-			t.Fatalf("keep.daily = -2 accepted or not named: %v", err)
-		}
-	})
+	// Option types, not assertions: evaluation fails naming the option.
+	for option, in := range map[string]m{
+		"services.pgarchive.prune.keep.daily":      prune(m{"keep": m{"daily": -2}}),
+		"services.pgarchive.notify.journalLines":   withPG(m{"notify": m{"onFailure": true, "webhookUrlFile": hookFile, "journalLines": 500}}),
+		"services.pgarchive.notify.format":         withPG(m{"notify": m{"onFailure": true, "webhookUrlFile": hookFile, "format": "teams"}}),
+		"services.pgarchive.notify.webhookUrlFile": withPG(m{"notify": m{"onFailure": true, "webhookUrlFile": 3}}),
+	} {
+		t.Run("rejects a bad "+option, func(t *testing.T) {
+			_, err := evalModule(t, lib, []any{in})
+			if err == nil || !strings.Contains(err.Error(), option) {
+				t.Fatalf("accepted, or the error does not name %s: %v", option, err)
+			}
+		})
+	}
 }
 
 // TestSecretsStayOutOfTheStore evaluates the full host with every secret
