@@ -46,7 +46,8 @@ journal names. If the journal cannot be read the notice still goes out, saying w
 and --prefix apply) and reports per upstream the complete archives created in the last
 --window (by the time in their names): count, bytes and databases, the known databases that
 got nothing there, and archives incomplete there; plus the backlog in --state-dir. If the
-remote cannot be read, the summary says so, is still sent, and the exit status is 1.
+remote or one of its upstreams cannot be read, the summary says so, is still sent, and the
+exit status is 1.
 
 The webhook URL is a secret: prefer --webhook-url-file (first line; may start with
 $CREDENTIALS_DIRECTORY, as LoadCredential= gives it) or $PGARCHIVE_WEBHOOK_URL over

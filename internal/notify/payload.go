@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -133,15 +134,35 @@ func SlackText(n *Notice) string {
 	if n.JournalError != "" {
 		fmt.Fprintf(&b, "\n*Journal:* %s", esc(n.JournalError))
 	}
-	if len(n.Journal) > 0 {
-		fmt.Fprintf(&b, "\n*Last %d journal lines:*\n```\n", len(n.Journal))
-		for _, l := range n.Journal {
-			b.WriteString(esc(strings.ReplaceAll(l, "```", "'''")))
+	if lines := slackLines(n.Journal); len(lines) > 0 {
+		fmt.Fprintf(&b, "\n*Last %d journal lines:*\n```\n", len(lines))
+		for _, l := range lines {
+			b.WriteString(l)
 			b.WriteByte('\n')
 		}
 		b.WriteString("```")
 	}
 	return b.String()
+}
+
+// slackJournalMax keeps a message well below Slack's 40,000 characters,
+// past which it cuts the text.
+const slackJournalMax = 30000
+
+// slackLines escapes the lines for a code block and drops the oldest that
+// do not fit.
+func slackLines(lines []string) []string {
+	var out []string
+	total := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := esc(strings.ReplaceAll(lines[i], "```", "'''"))
+		if total += len(l) + 1; total > slackJournalMax {
+			break
+		}
+		out = append(out, l)
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // resultText reads systemd's result fields: "exit-code (status 1)".

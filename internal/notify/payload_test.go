@@ -2,6 +2,7 @@ package notify
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -114,6 +115,21 @@ func TestSlackNotice(t *testing.T) {
 	}
 	if _, err := Body(n, "xml"); err == nil {
 		t.Error("an unknown format must fail")
+	}
+}
+
+func TestSlackKeepsBelowLimit(t *testing.T) {
+	var es []Entry
+	for i := range 200 {
+		es = append(es, entry(6, "MESSAGE", fmt.Sprintf("%03d %s", i, strings.Repeat("&", 600))))
+	}
+	n := UnitNotice(UnitFacts{Event: Failure, Now: now, Unit: "u.service", Entries: es, Lines: 200, Width: 500})
+	text := SlackText(n)
+	if len(n.Journal) != 200 || len(text) > 40000 || !strings.Contains(text, "pgarchive: 199 &amp;") {
+		t.Errorf("JSON keeps %d lines; Slack text has %d bytes and must end with the newest line", len(n.Journal), len(text))
+	}
+	if !strings.Contains(text, fmt.Sprintf("*Last %d journal lines:*", strings.Count(text, "\npgarchive: "))) {
+		t.Errorf("the heading must count the lines shown:\n%.300s", text)
 	}
 }
 
