@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 
@@ -122,7 +123,7 @@ func retryEntry(ctx context.Context, opt RetryOptions, listed *Entry, res *Retry
 		if !slices.Contains(e.Meta.Held, name) {
 			e.Meta.Held = append(e.Meta.Held, name)
 		}
-		ulog.Info(fmt.Sprintf("retry: %s %s on %s", e.Key, how, name), "bytes", m.Ciphertext.Size)
+		ulog.Info("retry: "+how, "bytes", m.Ciphertext.Size)
 	}
 	if len(still) == 0 {
 		if err := removeEntry(opt.StateDir, e, l, true); err != nil {
@@ -180,7 +181,7 @@ func deliverOne(ctx context.Context, ups []*remote.Upstream, name string, e *Ent
 		return "", err
 	}
 	if held {
-		return "was already complete", nil
+		return fmt.Sprintf("%s was already complete on %s", e.Key, name), nil
 	}
 	f, err := os.Open(e.DataPath())
 	if err != nil {
@@ -201,7 +202,8 @@ func deliverOne(ctx context.Context, ups []*remote.Upstream, name string, e *Ent
 	if out.Verified.String() != "none" {
 		check = "size and " + out.Verified.String() + " verified"
 	}
-	return fmt.Sprintf("delivered from the backlog (%s, %s, %s)", archive.HumanBytes(d.Manifest.Ciphertext.Size), check, out.Duration.Round(1e6)), nil
+	return fmt.Sprintf("delivered %s to %s from the backlog (%s, %s, %s)", e.Key, name,
+		archive.HumanBytes(d.Manifest.Ciphertext.Size), check, out.Duration.Round(time.Millisecond)), nil
 }
 
 // Holds reports whether u already holds d complete: its manifest, equal to

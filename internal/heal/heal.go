@@ -125,7 +125,7 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 		}
 		ulog.Info(fmt.Sprintf("healed %s on %s from %s (was %s; %s, sha256 matched, %s, %s)", a.Key, tu.Name, opt.Upstreams[from].Name,
 			why, archive.HumanBytes(a.Manifest.Ciphertext.Size), check, out.Duration.Round(1e6)),
-			"source", opt.Upstreams[from].Name, "bytes", a.Manifest.Ciphertext.Size)
+			"heal_source", opt.Upstreams[from].Name, "bytes", a.Manifest.Ciphertext.Size)
 	}
 	res.BadSources += len(bad)
 }
