@@ -219,7 +219,11 @@ func unitNotice(ctx context.Context, c *cli.Context, event, host, db string) *no
 		f.JournalError = err.Error()
 		logger.Warn("notify: " + f.JournalError)
 	case len(entries) == 0:
-		f.JournalError = "no journal entries found for " + qs[0].Why
+		var whys []string
+		for _, q := range qs {
+			whys = append(whys, q.Why)
+		}
+		f.JournalError = "no journal entries found for " + strings.Join(whys, " or ")
 		logger.Warn("notify: " + f.JournalError)
 	default:
 		logger.Debug(fmt.Sprintf("notify: %d journal entries by %s", len(entries), q.Why))
