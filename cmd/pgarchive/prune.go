@@ -47,6 +47,8 @@ under --prefix on every upstream it is about to delete from: if any refuses (e.g
 credentials on the database host), nothing is deleted anywhere and the exit status is 1. If
 an upstream cannot be listed, prune refuses too: it may hold copies the plan would not see.
 Read-only union members (:ro) are listed, and their copies count, but are never deleted from.
+An archive whose manifest exists but cannot be read is left out of the plan and never
+deleted (a failed read must not cost a backup); verify reports it.
 
 One log line per removed archive and a summary (journald under systemd, with
 PGARCHIVE_DATABASE and PGARCHIVE_ARCHIVE). Exit status: 0 ok, 1 on any failure (a failed
@@ -151,6 +153,11 @@ func printPlans(c *cli.Context, res *prune.Result, p retention.Policy) {
 		}
 		fmt.Fprintf(w, "database %s: %s, as of %s (dry run: nothing deleted)\n", d.Database, describePolicy(p), res.Now.Format(retention.TimeLayout))
 		fmt.Fprint(w, d.Plan.Table())
+		for _, a := range d.Archives {
+			if a.Action == "skip" {
+				fmt.Fprintf(w, "skip %s: %s\n", a.Key, strings.Join(a.Reasons, ", "))
+			}
+		}
 	}
 }
 

@@ -33,6 +33,26 @@ func Items(archives []*catalog.Archive) []retention.Item {
 	return items
 }
 
+// Unjudged splits off the archives whose manifest is there but could not be
+// read or did not match its name. Planning them as incomplete would delete
+// a restorable archive after a failed GET; planning them as complete would
+// let an unreadable one stand in for the newest restorable archive. So they
+// are left out of the plan and never deleted; verify reports them.
+func Unjudged(archives []*catalog.Archive) (judged, unjudged []*catalog.Archive) {
+	for _, a := range archives {
+		listed := false
+		for _, c := range a.Copies {
+			listed = listed || c.HasManifest
+		}
+		if listed && a.Manifest == nil {
+			unjudged = append(unjudged, a)
+		} else {
+			judged = append(judged, a)
+		}
+	}
+	return judged, unjudged
+}
+
 // Target is one object to delete on one upstream.
 type Target struct {
 	Upstream int // index into the catalog's upstreams

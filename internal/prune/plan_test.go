@@ -228,3 +228,16 @@ func TestRecordFailures(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+func TestUnjudgedLeavesUnreadManifestsOut(t *testing.T) {
+	cat := fixture(t, 2, map[int][]copyKind{1: {complete, complete}, 2: {complete, dataOnly}, 3: {dataOnly, none}, 4: {manOnly, none}})
+	for _, a := range cat.Archives {
+		if a.Key == key(2) {
+			a.Manifest = nil // every GET of its manifest failed
+		}
+	}
+	judged, unjudged := Unjudged(cat.Archives)
+	if len(unjudged) != 1 || unjudged[0].Key != key(2) || len(judged) != 3 {
+		t.Fatalf("judged %d, unjudged %+v", len(judged), unjudged)
+	}
+}

@@ -74,11 +74,18 @@ func Run(ctx context.Context, ups []*remote.Upstream, cat *catalog.Catalog, pref
 		if len(archives) == 0 {
 			log.Warn(fmt.Sprintf("prune: no archives of database %s found; nothing to do for it", db), "database", db)
 		}
+		archives, unjudged := Unjudged(archives)
 		plan, err := opt.Policy.Plan(Items(archives), opt.Now)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", db, err)
 		}
-		d := Database{Database: db, Plan: plan, Kept: len(plan.Keep), Archives: rows(plan)}
+		d := Database{Database: db, Plan: plan, Kept: len(plan.Keep), Archives: rows(plan), Skipped: len(unjudged)}
+		for _, a := range unjudged {
+			why := fmt.Sprintf("manifest unreadable (%v): left alone, never deleted unread", a.ManifestErr)
+			d.Archives = append(d.Archives, Archive{Archive: a.Name.Base(), Key: a.Key, Created: a.Name.Created,
+				Action: "skip", Reasons: []string{why}})
+			log.Warn(fmt.Sprintf("prune: %s: %s", a.Name.Base(), why), "database", db, "archive", a.Name.Base())
+		}
 		for i, n := range KeptCopies(plan, archives, len(cat.Upstreams)) {
 			d.Upstreams = append(d.Upstreams, UpstreamCount{Upstream: cat.Upstreams[i], Kept: n})
 		}

@@ -187,3 +187,32 @@ func TestRunRefusesEmptyPolicy(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A manifest that cannot be read (here: garbage on every upstream) keeps its
+// archive out of the plan: it is neither deleted nor allowed to count as the
+// newest complete archive.
+func TestRunLeavesUnreadableManifestsAlone(t *testing.T) {
+	w := newLocalWorld(t, 3)
+	for _, d := range w.dirs {
+		write(t, filepath.Join(d, w.keys[0]+naming.ManifestSuffix), []byte("{not json"))
+		write(t, filepath.Join(d, w.keys[2]+naming.ManifestSuffix), []byte("{not json"))
+	}
+	var logs bytes.Buffer
+	res, err := Run(context.Background(), w.ups, w.scan(t), "pre", Options{Policy: retention.Policy{Last: 1}, Now: t0,
+		Deletable: []bool{true, true, true}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Databases[0]
+	if d.Skipped != 2 || d.Kept != 1 || d.Removed != 0 || d.Plan.Keep[0].ID != w.keys[1] {
+		t.Errorf("result %+v", d)
+	}
+	for i := range w.dirs {
+		if got := w.files(t, i); len(got) != 6 {
+			t.Errorf("upstream %d: %v", i, got)
+		}
+	}
+	if strings.Count(logs.String(), "manifest unreadable") != 2 {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}

@@ -20,13 +20,16 @@ type Result struct {
 // Database is one database's plan and outcome.
 type Database struct {
 	Database string    `json:"database"`
-	Archives []Archive `json:"archives"` // newest first, keeps and removals interleaved
+	Archives []Archive `json:"archives"` // keeps and removals newest first, then skipped ones
 	Kept     int       `json:"kept"`
 	Removed  int       `json:"removed"` // removed from every deletable upstream (dry run: planned)
 	Failed   int       `json:"failed"`  // some deletion failed; the next prune tries again
 	// ReadOnly counts archives the plan removes that only read-only union
 	// members hold: nothing is deleted for them.
 	ReadOnly int `json:"left_on_read_only"`
+	// Skipped counts archives left out of the plan because their manifest
+	// could not be read (Unjudged); their rows have action "skip".
+	Skipped int `json:"skipped"`
 	// Upstreams has one entry per upstream, in Result.Upstreams' order.
 	Upstreams []UpstreamCount `json:"upstreams"`
 	// Plan is the retention plan, for the dry run's table.
@@ -39,7 +42,7 @@ type Archive struct {
 	Key         string    `json:"key"`
 	Created     time.Time `json:"created"`
 	Complete    bool      `json:"complete"`
-	Action      string    `json:"action"` // "keep" or "remove"
+	Action      string    `json:"action"` // "keep", "remove" or "skip"
 	Reasons     []string  `json:"reasons"`
 	RemovedFrom []string  `json:"removed_from,omitempty"` // upstreams its objects were deleted from
 	LeftOn      []string  `json:"left_on,omitempty"`      // read-only upstreams still holding it
@@ -59,24 +62,28 @@ type UpstreamCount struct {
 }
 
 // Totals sums over databases.
-func (r *Result) Totals() (kept, removed, failed, readOnly int) {
+func (r *Result) Totals() (kept, removed, failed, readOnly, skipped int) {
 	for _, d := range r.Databases {
 		kept += d.Kept
 		removed += d.Removed
 		failed += d.Failed
 		readOnly += d.ReadOnly
+		skipped += d.Skipped
 	}
-	return kept, removed, failed, readOnly
+	return kept, removed, failed, readOnly, skipped
 }
 
 // Summary is the one line logged at the end of a prune.
 func (r *Result) Summary() string {
-	kept, removed, failed, readOnly := r.Totals()
+	kept, removed, failed, readOnly, skipped := r.Totals()
 	dbs := plural(len(r.Databases), "database")
 	ups := plural(len(r.Upstreams), "upstream")
 	var ro string
 	if readOnly > 0 {
 		ro = fmt.Sprintf(", %d only on read-only upstreams (left alone)", readOnly)
+	}
+	if skipped > 0 {
+		ro += fmt.Sprintf(", %d with an unreadable manifest (left alone)", skipped)
 	}
 	if r.DryRun {
 		return fmt.Sprintf("prune --dry-run: %s on %s: would keep %s and remove %d%s; nothing deleted",
