@@ -106,8 +106,12 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	log = log.With("archive", res.Key)
 	// Said early on purpose: journald learns this process's unit from its
 	// first entry and keeps it for later ones (see internal/logging).
-	log.Info(fmt.Sprintf("%s: archiving %s (%s) as %s to %d upstreams", job.Database, job.Source.Label,
-		sizeLabel(job.Source.Size), res.Key, len(live)))
+	to := fmt.Sprintf("%d upstreams", len(live))
+	if len(live) == 0 && job.Spool != nil {
+		to = "the backlog only: no upstream answered"
+	}
+	log.Info(fmt.Sprintf("%s: archiving %s (%s) as %s to %s", job.Database, job.Source.Label,
+		sizeLabel(job.Source.Size), res.Key, to))
 	if len(live) == 0 && job.Spool == nil {
 		report(log, res, job)
 		return res, fmt.Errorf("%s: no upstream could be reached; nothing was uploaded", job.Database)

@@ -261,3 +261,34 @@ func TestBacklogCap(t *testing.T) {
 		t.Fatal("an oversized archive changed the backlog")
 	}
 }
+
+// TestBacklogNoUpstreamReachable: with the only upstream down, the archive
+// lives in the backlog alone (the log says no upstream holds it) until
+// retry delivers it.
+func TestBacklogNoUpstreamReachable(t *testing.T) {
+	w := newBacklogWorld(t, nil)
+	dump := harness.RandomBytes(61, 1<<20)
+	w.minios[1].Stop()
+	r := w.archive(t, "db1", dump, "--remote", w.minioB, "--low-level-retries", "1")
+	if r.exit != 1 || !strings.Contains(r.stderr, "no upstream could be reached") || !strings.Contains(r.stderr, "backlog: kept") {
+		t.Fatalf("exit %d\n%s", r.exit, r.stderr)
+	}
+	es := w.entries(t)
+	if len(es) != 1 || len(es[0].Meta.Held) != 0 {
+		t.Fatalf("backlog: %+v", es)
+	}
+	if got := harness.AgeDecrypt(t, mustRead(t, es[0].DataPath()), "-i", w.id); !bytes.Equal(got, dump) {
+		t.Fatal("backlog copy does not decrypt to the dump")
+	}
+	w.minios[1].Start(t)
+	if r := w.cmd(t, "--remote", w.minioB, "retry"); r.exit != 0 {
+		t.Fatalf("retry: exit %d\n%s", r.exit, r.stderr)
+	}
+	ct := w.minios[1].ReadObject(t, es[0].Key)
+	if got := harness.AgeDecrypt(t, ct, "-i", w.id); !bytes.Equal(got, dump) {
+		t.Fatal("delivered copy does not decrypt to the dump")
+	}
+	if r := w.cmd(t, "--remote", w.minioB, "verify"); r.exit != 0 {
+		t.Fatalf("verify: exit %d\n%s", r.exit, r.stderr)
+	}
+}
