@@ -126,6 +126,7 @@ func runPrune(c *cli.Context) error {
 		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable,
 		DryRun: c.Bool("dry-run"), Log: logger,
 	})
+	writePruneMetrics(s.settings.MetricsDir, s, c.Bool("dry-run"), res, err)
 	if res != nil {
 		switch {
 		case c.Bool("json"):

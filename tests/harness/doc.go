@@ -20,9 +20,11 @@
 //
 //	GOBIN=/root/go/bin go install filippo.io/age/cmd/...@v1.3.2
 //	GOBIN=/root/go/bin go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+//	GOBIN=/root/go/bin go install github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
 //
 // The MinIO build takes ~5.5 min cold on 2 cores (150 MB binary); skip it
-// when /root/go/bin/minio already exists. age v1.3.2 installs age,
+// when /root/go/bin/minio already exists; mc (MinIO's client, ~1 min,
+// which the prune tests use to create an append-only user) likewise. age v1.3.2 installs age,
 // age-keygen, age-inspect and age-plugin-batchpass (needed for unattended
 // passphrase use, see age.go).
 //
