@@ -263,3 +263,27 @@ func TestStaleSpoolsCleaned(t *testing.T) {
 		t.Fatalf("left: %v", left)
 	}
 }
+
+// TestConcurrentRetries: two retries at once (two postgresqlBackup units)
+// never deliver the same entry twice; between them every entry is
+// delivered once and removed.
+func TestConcurrentRetries(t *testing.T) {
+	f := newFixture(t)
+	t0 := time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		f.archive(t, t0.Add(time.Duration(i)*time.Minute), 50_000, 1<<30)
+	}
+	results := make(chan *RetryResult, 2)
+	for range 2 {
+		go func() {
+			results <- Retry(context.Background(), RetryOptions{StateDir: f.state, Upstreams: []*remote.Upstream{f.a, f.b}, Log: f.log})
+		}()
+	}
+	a, b := <-results, <-results
+	if a.Delivered+b.Delivered != 6 || a.Cleared+b.Cleared != 6 || a.Failed+b.Failed != 0 {
+		t.Fatalf("retries: %+v and %+v\n%s", a, b, f.logs)
+	}
+	if u, _ := Usage(f.state); u.Archives != 0 {
+		t.Fatalf("left: %+v", u)
+	}
+}
