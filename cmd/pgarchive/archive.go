@@ -27,15 +27,17 @@ func archiveCommand() *cli.Command {
 		Usage:     "encrypt one dump and store it on every upstream of the remote",
 		ArgsUsage: " ",
 		Description: `Reads the dump once, encrypts it with age as a stream and uploads the ciphertext to
-every upstream of --remote at the same time; nothing is written to local disk. Each copy is
+every upstream of --remote at the same time; nothing is written to local disk but the
+backlog copy described below. Each copy is
 stored as <prefix>/<db>/<db>_<YYYYMMDDTHHMMSSZ>.sql<suffix>.age, verified (size, and hash
 where the backend offers one), and only then given its .manifest.json (docs/format.md).
 An existing archive is never overwritten. If any upstream fails, the good copies stay,
 the failed upstream gets no manifest, the dump is left untouched, and the exit status is 1.
 
-With --state-dir, an archive that some upstream did not take is kept there (encrypted: the
-same bytes the other upstreams got, never plaintext) with the upstreams still lacking it,
-and the run still fails. Each run first delivers the backlog of its database to those
+With --state-dir, the ciphertext is also written to <state-dir>/backlog while it uploads
+(encrypted: the same bytes the upstreams get, never plaintext). It is deleted as soon as
+every upstream holds a verified copy; if some upstream failed it is kept, with the
+upstreams still lacking it, and the run still fails. Each run first delivers the backlog of its database to those
 upstreams (see pgarchive retry --help); if that leaves anything behind, the run exits 1 even
 when today's archive is stored everywhere, so an alert keeps firing until no copy is
 missing. The backlog is capped by --backlog-max-size: the oldest entries are dropped first,
