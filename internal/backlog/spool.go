@@ -34,10 +34,10 @@ func NewSpool(stateDir string, max int64) (*Spool, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
-	if err := os.MkdirAll(tmpDir(stateDir), dirMode); err != nil {
+	if err := mkdirs(stateDir, tmpDir(stateDir)); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
-	if err := os.MkdirAll(entriesDir(stateDir), dirMode); err != nil {
+	if err := mkdirs(stateDir, entriesDir(stateDir)); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
 	// Under the backlog lock, so no other process's spool is removed
@@ -176,7 +176,7 @@ func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
 		return err
 	}
 	target := filepath.Join(entriesDir(s.stateDir), filepath.FromSlash(k.Key))
-	if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
+	if err := mkdirs(s.stateDir, filepath.Dir(target)); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	if err := os.Chmod(s.dir, dirMode); err != nil { // MkdirTemp made it 0700
@@ -267,7 +267,7 @@ func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
 	if !l.still(e.Dir) {
 		return fmt.Errorf("%s changed under us", e.Dir)
 	}
-	if err := os.MkdirAll(tmpDir(stateDir), dirMode); err != nil {
+	if err := mkdirs(stateDir, tmpDir(stateDir)); err != nil {
 		return err
 	}
 	gone, err := os.MkdirTemp(tmpDir(stateDir), "removed-")
@@ -291,6 +291,24 @@ func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
 	for d := filepath.Dir(e.Dir); d != root && strings.HasPrefix(d, root); d = filepath.Dir(d) {
 		if os.Remove(d) != nil {
 			break // not empty
+		}
+	}
+	return nil
+}
+
+// mkdirs creates dir and gives it and every folder between it and the
+// backlog's root dirMode, whatever the umask (units often run with 0077).
+func mkdirs(stateDir, dir string) error {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return err
+	}
+	root := Root(stateDir)
+	for d := dir; strings.HasPrefix(d, root); d = filepath.Dir(d) {
+		if err := os.Chmod(d, dirMode); err != nil {
+			return err
+		}
+		if d == root {
+			break
 		}
 	}
 	return nil

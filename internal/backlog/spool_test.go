@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,4 +287,23 @@ func TestConcurrentRetries(t *testing.T) {
 	if u, _ := Usage(f.state); u.Archives != 0 {
 		t.Fatalf("left: %+v", u)
 	}
+}
+
+// TestModesUnderStrictUmask: with a unit's UMask=0077 the backlog's folders
+// are still 0750 (the state directory's group reads Usage), files 0600.
+func TestModesUnderStrictUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	f := newFixture(t)
+	f.archive(t, time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC), 10_000, 1<<30)
+	filepath.Walk(Root(f.state), func(p string, info os.FileInfo, err error) error {
+		want := os.FileMode(0o600)
+		if info.IsDir() {
+			want = 0o750
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, info.Mode().Perm(), want)
+		}
+		return nil
+	})
 }
