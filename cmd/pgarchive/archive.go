@@ -69,7 +69,7 @@ Examples:
 	}
 }
 
-func runArchive(c *cli.Context) error {
+func runArchive(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
 		return usageError("archive takes no arguments (got %q); pass the dump with --file", c.Args().First())
 	}
@@ -81,6 +81,9 @@ func runArchive(c *cli.Context) error {
 	if err := naming.ValidateDatabase(db); err != nil {
 		return usageError("%v", err)
 	}
+	// From here on every outcome, early failures included, is a data point.
+	var res *archive.Result
+	defer func() { writeArchiveMetrics(s, db, res, err) }()
 	prefix, err := naming.CleanPrefix(s.Prefix)
 	if err != nil {
 		return usageError("%v", err)
@@ -129,7 +132,7 @@ func runArchive(c *cli.Context) error {
 	if spool != nil {
 		job.Spool = spool
 	}
-	res, err := archive.Run(ctx, job)
+	res, err = archive.Run(ctx, job)
 	if spool != nil {
 		keepInBacklog(spool, s, res)
 	}

@@ -137,6 +137,30 @@ func TestArchiveKeepsLastSuccessAfterFailure(t *testing.T) {
 	}
 }
 
+func TestArchiveFailedEarly(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pgarchive-archive-db1.prom")
+	lab := func(up string) []string { return []string{"command", "archive", "database", "db1", "upstream", up} }
+	// No earlier run: the failure still shows, under an empty upstream.
+	if err := WriteArchive(dir, ArchiveRun{Database: "db1", Time: t1, FailedEarly: true}); err != nil {
+		t.Fatal(err)
+	}
+	parseFile(t, file).want(t, ts(t1), LastFailure, lab("")...)
+	// With known upstreams, each of them gets the failure; successes stay.
+	os.Remove(file)
+	if err := WriteArchive(dir, ArchiveRun{Database: "db1", Time: t1, Upstreams: []UpstreamRun{{Name: "a:", OK: true, Bytes: 1}, {Name: "b:", OK: false}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteArchive(dir, ArchiveRun{Database: "db1", Time: t2, FailedEarly: true}); err != nil {
+		t.Fatal(err)
+	}
+	p := parseFile(t, file)
+	p.want(t, ts(t2), LastFailure, lab("a:")...)
+	p.want(t, ts(t2), LastFailure, lab("b:")...)
+	p.want(t, ts(t1), LastSuccess, lab("a:")...)
+	p.absent(t, LastFailure, lab("")...)
+}
+
 func TestDrill(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, DrillFile)

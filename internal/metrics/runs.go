@@ -36,6 +36,11 @@ type ArchiveRun struct {
 	Upstreams       []UpstreamRun
 	BacklogArchives int   // left in the backlog after the run
 	BacklogBytes    int64 // their ciphertext bytes
+	// FailedEarly marks a run that failed before it knew its upstreams (no
+	// dump, no key, a broken rclone.conf): every upstream the file already
+	// knows gets a failure, or, in a file without any, a series with an
+	// empty upstream label, so that the failure is never invisible.
+	FailedEarly bool
 }
 
 // WriteArchive records an archive run in ArchiveFile(run.Database). For each
@@ -47,6 +52,20 @@ func WriteArchive(dir string, run ArchiveRun) error {
 		return err
 	}
 	return update(dir, ArchiveFile(run.Database), func(st store) {
+		if run.FailedEarly && len(run.Upstreams) == 0 {
+			known := map[string]bool{}
+			for _, s := range st {
+				if s.name == LastSuccess || s.name == LastFailure {
+					known[s.label(LabelUpstream)] = true
+				}
+			}
+			if len(known) == 0 {
+				known[""] = true
+			}
+			for up := range known {
+				st.set(LastFailure, unix(run.Time), LabelCommand, "archive", LabelDatabase, run.Database, LabelUpstream, up)
+			}
+		}
 		for _, u := range run.Upstreams {
 			kv := []string{LabelCommand, "archive", LabelDatabase, run.Database, LabelUpstream, u.Name}
 			if u.OK {
