@@ -14,6 +14,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/verify"
 )
 
 // Options say what to heal and how.
@@ -73,7 +74,7 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 	for i, u := range opt.Upstreams {
 		copies[i] = Copy{State: a.State(i), Writable: opt.Writable[u.Name]}
 		if copies[i].State == catalog.Complete && !opt.Quick {
-			h, err := checkHash(ctx, u, a.Key, a.Manifest)
+			h, err := backendHash(ctx, u, a.Key, a.Manifest)
 			if err != nil {
 				log.Warn(fmt.Sprintf("heal: %s on %s: could not read the backend's hash: %v", a.Key, u.Name, err), "upstream", u.Name)
 			}
@@ -194,34 +195,17 @@ func hasManifest(a *catalog.Archive) bool {
 	return false
 }
 
-// cheapFirst orders the hashes to ask a backend for by what they cost where
-// they are computed by re-reading (local, SFTP); S3's MD5 is its ETag.
-var cheapFirst = []rhash.Type{rhash.CRC32, rhash.MD5, rhash.SHA256}
-
-// checkHash compares the backend's own hash of a complete copy with the
-// manifest, where the manifest records one the backend offers.
-func checkHash(ctx context.Context, u *remote.Upstream, key string, m *manifest.Manifest) (Hash, error) {
-	want := map[rhash.Type]string{rhash.CRC32: m.Ciphertext.CRC32, rhash.MD5: m.Ciphertext.MD5, rhash.SHA256: m.Ciphertext.SHA256}
-	set := u.Fs.Hashes()
-	for _, t := range cheapFirst {
-		if want[t] == "" || !set.Contains(t) {
-			continue
-		}
-		obj, err := u.Fs.NewObject(ctx, key)
-		if err != nil {
-			return HashUnchecked, err
-		}
-		got, err := obj.Hash(ctx, t)
-		if err != nil {
-			return HashUnchecked, err
-		}
-		if got == "" {
-			continue // e.g. an S3 multipart object: no whole-object MD5
-		}
-		if got != want[t] {
-			return HashBad, nil
-		}
-		return HashOK, nil
+// backendHash judges a complete copy by its backend's own hash, as keyless
+// verify does.
+func backendHash(ctx context.Context, u *remote.Upstream, key string, m *manifest.Manifest) (Hash, error) {
+	t, err := verify.BackendHash(ctx, u, key, m)
+	switch {
+	case errors.Is(err, verify.ErrHashMismatch):
+		return HashBad, nil
+	case err != nil:
+		return HashUnchecked, err
+	case t == rhash.None:
+		return HashUnchecked, nil
 	}
-	return HashUnchecked, nil
+	return HashOK, nil
 }

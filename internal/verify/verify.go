@@ -8,6 +8,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,9 +96,16 @@ func checkCopy(ctx context.Context, u *remote.Upstream, c *catalog.Catalog, a *c
 	if !sameManifest(m, a.Manifest) {
 		return "", fmt.Errorf("manifest differs from the other upstreams' (ciphertext %s vs %s)", m.Ciphertext.SHA256, a.Manifest.Ciphertext.SHA256)
 	}
-	how, err := backendHash(ctx, u, a.Key, m)
-	if err != nil || !opt.Deep {
-		return how, err
+	t, err := BackendHash(ctx, u, a.Key, m)
+	if err != nil {
+		return "", err
+	}
+	how := "size"
+	if t != hash.None {
+		how += ", " + t.String()
+	}
+	if !opt.Deep {
+		return how, nil
 	}
 	r := restore.Open(ctx, []restore.Copy{restore.CopyOn(u, a.Key)}, restore.Options{Manifest: m, Identities: opt.Identities})
 	defer r.Close()
@@ -128,14 +136,22 @@ func sameManifest(a, b *manifest.Manifest) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
-// cheapFirst orders the hashes verify may ask a backend for by what they
+// cheapFirst orders the hashes a backend may be asked for by what they
 // cost where they are computed by re-reading (local, SFTP); S3 offers only
 // MD5, which is its ETag and free.
 var cheapFirst = []hash.Type{hash.CRC32, hash.MD5, hash.SHA256}
 
-// backendHash compares the backend's own hash with the manifest's where the
-// manifest records that kind, and names what was checked.
-func backendHash(ctx context.Context, u *remote.Upstream, key string, m *manifest.Manifest) (string, error) {
+// ErrHashMismatch means a backend's own hash of a copy contradicts the
+// manifest: the stored bytes are not the archive's.
+var ErrHashMismatch = errors.New("the stored data differs")
+
+// BackendHash compares the backend's own hash of the copy of key on u with
+// the manifest's, using the cheapest kind that both the manifest records
+// and the backend offers, and returns the kind compared: hash.None when
+// none could be (e.g. an S3 multipart object has no whole-object MD5). A
+// mismatch is an error wrapping ErrHashMismatch; any other error means the
+// hash could not be read. keyless verify and heal judge copies with it.
+func BackendHash(ctx context.Context, u *remote.Upstream, key string, m *manifest.Manifest) (hash.Type, error) {
 	want := map[hash.Type]string{hash.MD5: m.Ciphertext.MD5, hash.CRC32: m.Ciphertext.CRC32, hash.SHA256: m.Ciphertext.SHA256}
 	set := u.Fs.Hashes()
 	for _, t := range cheapFirst {
@@ -144,19 +160,19 @@ func backendHash(ctx context.Context, u *remote.Upstream, key string, m *manifes
 		}
 		obj, err := u.Fs.NewObject(ctx, key)
 		if err != nil {
-			return "", err
+			return hash.None, err
 		}
 		got, err := obj.Hash(ctx, t)
 		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", t, err)
+			return hash.None, fmt.Errorf("reading %s: %w", t, err)
 		}
 		if got == "" {
-			continue // e.g. an S3 multipart object has no whole-object MD5
+			continue
 		}
 		if got != want[t] {
-			return "", fmt.Errorf("%s is %s, the manifest says %s: the stored data differs", t, got, want[t])
+			return hash.None, fmt.Errorf("%s is %s, the manifest says %s: %w", t, got, want[t], ErrHashMismatch)
 		}
-		return "size, " + t.String(), nil
+		return t, nil
 	}
-	return "size", nil
+	return hash.None, nil
 }
