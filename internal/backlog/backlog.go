@@ -16,6 +16,9 @@
 // is always whole. Files are 0600 (owner only); directories 0750, so that
 // the figures (names and sizes, see Usage) can be read by a group the state
 // directory itself admits (NixOS: 0750, group pgarchive), never the data.
+// Whatever root creates here (root's wrapper runs archive and retry too)
+// is handed to the state directory's owner and group, so that the service
+// user can still lock, update and remove it.
 package backlog
 
 import (

@@ -25,11 +25,15 @@ func tryLockDir(path string) (*lock, error) {
 	return takeLock(f, path, syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
-// waitLockFile takes an exclusive lock on path, creating it, waiting for
-// the lock.
-func waitLockFile(path string) (*lock, error) {
+// waitLockFile takes an exclusive lock on path, creating it (for own),
+// waiting for the lock.
+func waitLockFile(path string, own *owner) (*lock, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	if err := own.file(f); err != nil {
+		f.Close()
 		return nil, err
 	}
 	return takeLock(f, path, syscall.LOCK_EX)

@@ -56,13 +56,23 @@ func Retry(ctx context.Context, opt RetryOptions) *RetryResult {
 			res.Remaining++
 		}
 	}
+	var own *owner
+	if len(entries) > 0 {
+		if own, err = ownerOf(opt.StateDir); err != nil {
+			// Root would leave files the state directory's owner can't
+			// manage: better not touch the backlog at all.
+			opt.Log.Error(fmt.Sprintf("retry: backlog %s: %v", Root(opt.StateDir), err))
+			res.Remaining += len(entries)
+			return res
+		}
+	}
 	for _, e := range entries {
 		if ctx.Err() != nil {
 			res.Remaining++
 			continue
 		}
 		res.Entries++
-		retryEntry(ctx, opt, e, res)
+		retryEntry(ctx, opt, own, e, res)
 	}
 	return res
 }
@@ -74,7 +84,7 @@ func splitErr(err error) []error {
 	return []error{err}
 }
 
-func retryEntry(ctx context.Context, opt RetryOptions, listed *Entry, res *RetryResult) {
+func retryEntry(ctx context.Context, opt RetryOptions, own *owner, listed *Entry, res *RetryResult) {
 	log := opt.Log.With("archive", listed.Key, "database", listed.Name.Database)
 	l, err := tryLockDir(listed.Dir)
 	if errors.Is(err, errBusy) {
@@ -126,7 +136,7 @@ func retryEntry(ctx context.Context, opt RetryOptions, listed *Entry, res *Retry
 		ulog.Info("retry: "+how, "bytes", m.Ciphertext.Size)
 	}
 	if len(still) == 0 {
-		if err := removeEntry(opt.StateDir, e, l, true); err != nil {
+		if err := removeEntry(own, opt.StateDir, e, l, true); err != nil {
 			res.Remaining++
 			log.Error(fmt.Sprintf("retry: %s is on every upstream now, but its backlog entry %s could not be removed: %v", e.Key, e.Dir, err))
 			return
@@ -137,7 +147,7 @@ func retryEntry(ctx context.Context, opt RetryOptions, listed *Entry, res *Retry
 	}
 	res.Remaining++
 	e.Meta.Pending = still
-	if err := writeMeta(e.Dir, e.Meta); err != nil {
+	if err := writeMeta(e.Dir, e.Meta, own); err != nil {
 		log.Error(fmt.Sprintf("retry: %s: recording progress in %s: %v", e.Key, e.Dir, err))
 	}
 }

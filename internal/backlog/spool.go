@@ -16,6 +16,7 @@ import (
 // archive.Job.Spool) and becomes a backlog entry if some upstream failed.
 type Spool struct {
 	stateDir string
+	own      *owner
 	dir      string // backlog/tmp/<random>, locked while we write it
 	lock     *lock
 	f        *os.File
@@ -34,15 +35,19 @@ func NewSpool(stateDir string, max int64) (*Spool, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
-	if err := mkdirs(stateDir, tmpDir(stateDir)); err != nil {
+	own, err := ownerOf(stateDir)
+	if err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
-	if err := mkdirs(stateDir, entriesDir(stateDir)); err != nil {
+	if err := mkdirs(own, stateDir, tmpDir(stateDir)); err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	if err := mkdirs(own, stateDir, entriesDir(stateDir)); err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
 	// Under the backlog lock, so no other process's spool is removed
 	// between its creation and its own lock.
-	g, err := waitLockFile(lockPath(stateDir))
+	g, err := waitLockFile(lockPath(stateDir), own)
 	if err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
@@ -52,18 +57,27 @@ func NewSpool(stateDir string, max int64) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
+	if err := own.path(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
 	l, err := tryLockDir(dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, dataFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		if err = own.file(f); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		l.release()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("backlog: %w", err)
 	}
-	return &Spool{stateDir: stateDir, dir: dir, lock: l, f: f, max: max}, nil
+	return &Spool{stateDir: stateDir, own: own, dir: dir, lock: l, f: f, max: max}, nil
 }
 
 func lockPath(stateDir string) string { return filepath.Join(Root(stateDir), "lock") }
@@ -157,26 +171,26 @@ func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
 	s.f = nil
 	meta := Meta{Key: k.Key, Remote: k.Remote, Spooled: time.Now().UTC().Truncate(time.Second),
 		Pending: k.Pending, Held: k.Held, LastErrors: k.LastErrors}
-	if err := writeFileSync(filepath.Join(s.dir, manifestFile), k.Manifest); err != nil {
+	if err := writeFileSync(filepath.Join(s.dir, manifestFile), k.Manifest, s.own); err != nil {
 		return err
 	}
-	if err := writeMeta(s.dir, meta); err != nil {
+	if err := writeMeta(s.dir, meta, s.own); err != nil {
 		return err
 	}
 	if _, ok := ParseKey(k.Key); !ok {
 		return fmt.Errorf("backlog: %q is not an archive key", k.Key)
 	}
 
-	g, err := waitLockFile(lockPath(s.stateDir))
+	g, err := waitLockFile(lockPath(s.stateDir), s.own)
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	defer g.release()
-	if err := makeRoom(s.stateDir, k.Key, s.n, s.max, log); err != nil {
+	if err := makeRoom(s.own, s.stateDir, k.Key, s.n, s.max, log); err != nil {
 		return err
 	}
 	target := filepath.Join(entriesDir(s.stateDir), filepath.FromSlash(k.Key))
-	if err := mkdirs(s.stateDir, filepath.Dir(target)); err != nil {
+	if err := mkdirs(s.own, s.stateDir, filepath.Dir(target)); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	if err := os.Chmod(s.dir, dirMode); err != nil { // MkdirTemp made it 0700
@@ -196,7 +210,7 @@ func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
 
 // makeRoom drops the oldest entries that are not in use until size more
 // bytes fit under max. The caller holds the backlog lock.
-func makeRoom(stateDir, key string, size, max int64, log *slog.Logger) error {
+func makeRoom(own *owner, stateDir, key string, size, max int64, log *slog.Logger) error {
 	entries, listErr := List(stateDir, "")
 	sizes := make([]int64, len(entries))
 	busy := make([]bool, len(entries))
@@ -230,7 +244,7 @@ func makeRoom(stateDir, key string, size, max int64, log *slog.Logger) error {
 	}
 	for _, i := range drop {
 		e := entries[i]
-		if err := removeEntry(stateDir, e, locks[i], false); err != nil {
+		if err := removeEntry(own, stateDir, e, locks[i], false); err != nil {
 			return fmt.Errorf("backlog: dropping %s to make room: %w", e.Key, err)
 		}
 		log.Error(fmt.Sprintf("BACKLOG FULL (cap %s): dropped %s (%s, spooled %s) to make room for %s; %s",
@@ -263,15 +277,20 @@ func holders(m Meta) string {
 // it; the caller holds its lock. Folders left empty above it are pruned
 // under the backlog lock (taken here unless the caller holds it), so that a
 // concurrent Keep never loses the folder it is renaming into.
-func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
+func removeEntry(own *owner, stateDir string, e *Entry, l *lock, takeGlobal bool) error {
 	if !l.still(e.Dir) {
 		return fmt.Errorf("%s changed under us", e.Dir)
 	}
-	if err := mkdirs(stateDir, tmpDir(stateDir)); err != nil {
+	if err := mkdirs(own, stateDir, tmpDir(stateDir)); err != nil {
 		return err
 	}
 	gone, err := os.MkdirTemp(tmpDir(stateDir), "removed-")
 	if err != nil {
+		return err
+	}
+	// Left behind by a crash, it must still be the owner's to clean up.
+	if err := own.path(gone); err != nil {
+		os.Remove(gone)
 		return err
 	}
 	if err := os.Rename(e.Dir, filepath.Join(gone, "entry")); err != nil {
@@ -281,7 +300,7 @@ func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
 	syncDir(filepath.Dir(e.Dir))
 	os.RemoveAll(gone)
 	if takeGlobal {
-		g, err := waitLockFile(lockPath(stateDir))
+		g, err := waitLockFile(lockPath(stateDir), own)
 		if err != nil {
 			return nil // the entry is gone; empty folders are harmless
 		}
@@ -297,14 +316,18 @@ func removeEntry(stateDir string, e *Entry, l *lock, takeGlobal bool) error {
 }
 
 // mkdirs creates dir and gives it and every folder between it and the
-// backlog's root dirMode, whatever the umask (units often run with 0077).
-func mkdirs(stateDir, dir string) error {
+// backlog's root dirMode, whatever the umask (units often run with 0077),
+// and own.
+func mkdirs(own *owner, stateDir, dir string) error {
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return err
 	}
 	root := Root(stateDir)
 	for d := dir; strings.HasPrefix(d, root); d = filepath.Dir(d) {
 		if err := os.Chmod(d, dirMode); err != nil {
+			return err
+		}
+		if err := own.path(d); err != nil {
 			return err
 		}
 		if d == root {
@@ -314,23 +337,26 @@ func mkdirs(stateDir, dir string) error {
 	return nil
 }
 
-func writeMeta(dir string, m Meta) error {
+func writeMeta(dir string, m Meta, own *owner) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileSync(filepath.Join(dir, entryFile), append(b, '\n'))
+	return writeFileSync(filepath.Join(dir, entryFile), append(b, '\n'), own)
 }
 
-// writeFileSync replaces path atomically: a temporary file, synced, then
-// renamed over it.
-func writeFileSync(path string, data []byte) error {
+// writeFileSync replaces path atomically: a temporary file (for own),
+// synced, then renamed over it.
+func writeFileSync(path string, data []byte, own *owner) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
-	_, err = f.Write(data)
+	err = own.file(f)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -33,7 +33,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	dir := t.TempDir()
+	return newFixtureIn(t, t.TempDir())
+}
+
+// newFixtureIn lays the fixture out in dir (e.g. one another account can
+// reach).
+func newFixtureIn(t *testing.T, dir string) *fixture {
+	t.Helper()
 	f := &fixture{dir: dir, state: filepath.Join(dir, "state"), logs: &bytes.Buffer{}}
 	f.log = slog.New(slog.NewTextHandler(f.logs, nil))
 	for _, p := range []**remote.Upstream{&f.a, &f.b} {
