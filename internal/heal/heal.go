@@ -33,16 +33,6 @@ type Options struct {
 	Log    *slog.Logger
 }
 
-// Result sums a run up.
-type Result struct {
-	Archives   int // archives looked at
-	Healthy    int // archives every writable upstream holds intact
-	Healed     int // copies stored
-	Planned    int // dry run: copies that would be healed
-	Failed     int // copies that could not be healed
-	BadSources int // copies found damaged while being read
-}
-
 // Run heals archives (from the catalog over opt.Upstreams). Every copy
 // healed or not is logged naming the archive, the upstream and the source.
 func Run(ctx context.Context, archives []*catalog.Archive, opt Options) *Result {
@@ -52,23 +42,30 @@ func Run(ctx context.Context, archives []*catalog.Archive, opt Options) *Result 
 			break
 		}
 		res.Archives++
-		healArchive(ctx, a, opt, res)
+		res.tally(a, opt, healArchive(ctx, a, opt, res))
 	}
+	res.sortDatabases()
 	return res
 }
 
-func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Result) {
+// healArchive heals a's copies and says what it left on each upstream.
+func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Result) []after {
 	log := opt.Log.With("archive", a.Key, "database", a.Name.Database)
+	left := make([]after, len(a.Copies))
 	if len(a.CompleteCopies()) == 0 {
 		if hasManifest(a) {
 			res.Failed++
 			log.Error(fmt.Sprintf("heal: %s has no complete copy on any upstream (%v); nothing to heal from", a.Key, a.ManifestErr))
+			// Every writable upstream lacks it and got nothing.
+			for i, u := range opt.Upstreams {
+				left[i].failed = opt.Writable[u.Name] && a.State(i) != catalog.Unlisted
+			}
 		} else {
 			// Data without a manifest everywhere: an upload that failed
 			// everywhere, or one still running. Not an archive yet.
 			log.Debug(fmt.Sprintf("heal: %s has no manifest anywhere; left alone", a.Key))
 		}
-		return
+		return left
 	}
 	copies := make([]Copy, len(a.Copies))
 	for i, u := range opt.Upstreams {
@@ -80,17 +77,21 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 			}
 			copies[i].Hash = h
 		}
+		left[i].complete = copies[i].State == catalog.Complete && copies[i].Hash != HashBad
 	}
 	targets, sources := Plan(copies)
 	if len(targets) == 0 {
 		res.Healthy++
-		return
+		return left
 	}
 	body, err := a.Manifest.Marshal()
 	if err != nil {
 		res.Failed += len(targets)
+		for _, t := range targets {
+			left[t].failed = true
+		}
 		log.Error(fmt.Sprintf("heal: %s: %v", a.Key, err))
-		return
+		return left
 	}
 	d := archive.Delivery{Key: a.Key, Manifest: a.Manifest, Body: body}
 	bad := map[int]bool{}
@@ -113,13 +114,18 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 			if opt.Writable[opt.Upstreams[s].Name] && !slices.Contains(targets, s) {
 				targets = append(targets, s)
 			}
+			if !left[s].healed {
+				left[s].complete = false
+			}
 		}
 		if err != nil {
+			left[t].failed = true
 			res.Failed++
 			ulog.Error(fmt.Sprintf("heal: could not heal %s on %s (%s): %v", a.Key, tu.Name, why, err))
 			continue
 		}
 		res.Healed++
+		left[t] = after{complete: true, healed: true}
 		check := "size checked"
 		if out.Verified != rhash.None {
 			check = "size and " + out.Verified.String() + " verified"
@@ -129,6 +135,7 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 			"heal_source", opt.Upstreams[from].Name, "bytes", a.Manifest.Ciphertext.Size)
 	}
 	res.BadSources += len(bad)
+	return left
 }
 
 // healCopy stores d on target from the first source whose bytes match the

@@ -3,10 +3,12 @@ package heal
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/archive"
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/remote"
 )
 
@@ -100,6 +103,21 @@ func (w *world) checkWhole(t *testing.T) {
 	}
 }
 
+// checkCounts compares db1's per-upstream outcome with want (a, b, c; all
+// writable and listed).
+func (w *world) checkCounts(t *testing.T, res *Result, want [3]UpstreamCount) {
+	t.Helper()
+	if len(res.Databases) != 1 || res.Databases[0].Database != "db1" || len(res.Databases[0].Upstreams) != 3 {
+		t.Fatalf("databases: %+v", res.Databases)
+	}
+	for i, got := range res.Databases[0].Upstreams {
+		want[i].Upstream, want[i].Writable, want[i].Listed = w.ups[i].Name, true, true
+		if got != want[i] {
+			t.Errorf("upstream %d: %+v, want %+v", i, got, want[i])
+		}
+	}
+}
+
 // TestHealMissingAndDamaged: b's copy deleted and c's flipped (the local
 // backend's CRC-32 shows it): both are healed, from a only.
 func TestHealMissingAndDamaged(t *testing.T) {
@@ -111,6 +129,7 @@ func TestHealMissingAndDamaged(t *testing.T) {
 	if res.Planned != 2 || res.Healed != 0 {
 		t.Fatalf("dry run: %+v\n%s", res, logs)
 	}
+	w.checkCounts(t, res, [3]UpstreamCount{{Complete: 1}, {}, {}}) // c's damage is known
 	if _, err := os.Stat(w.path("b", "")); err == nil {
 		t.Fatal("dry run wrote")
 	}
@@ -118,6 +137,7 @@ func TestHealMissingAndDamaged(t *testing.T) {
 	if res.Healed != 2 || res.Failed != 0 || !strings.Contains(logs, "healed "+w.key+" on "+w.ups[1].Name+" from "+w.ups[0].Name) {
 		t.Fatalf("%+v\n%s", res, logs)
 	}
+	w.checkCounts(t, res, [3]UpstreamCount{{Complete: 1}, {Healed: 1, Complete: 1}, {Healed: 1, Complete: 1}})
 	w.checkWhole(t)
 	if res, _ := w.heal(t, false, false); res.Healthy != 1 || res.Healed != 0 {
 		t.Fatalf("second run: %+v", res)
@@ -154,7 +174,72 @@ func TestHealNoGoodSource(t *testing.T) {
 	if res.Healed != 0 || res.Failed == 0 {
 		t.Fatalf("%+v\n%s", res, logs)
 	}
+	// a and c turned out damaged when read, and could not be healed either.
+	w.checkCounts(t, res, [3]UpstreamCount{{Failed: 1}, {Failed: 1}, {Failed: 1}})
 	if _, err := os.Stat(w.path("b", ".manifest.json")); err == nil {
 		t.Fatal("b got a manifest from a damaged source")
+	}
+}
+
+// TestCountsUnlistedAndReadOnly: per database and upstream, from listings
+// alone (a dry, quick run reads nothing): an unlisted upstream is marked so,
+// a read-only member is counted but never a target, and an archive with a
+// manifest but no complete copy anywhere is a failure on every writable,
+// listed upstream.
+func TestCountsUnlistedAndReadOnly(t *testing.T) {
+	const (
+		k1 = "db1/db1_20261120T010000Z.sql.gz.age"
+		k2 = "db1/db1_20261121T010000Z.sql.gz.age"
+		k3 = "db2/db2_20261121T010000Z.sql.gz.age"
+	)
+	whole := func(keys ...string) []catalog.Object {
+		var out []catalog.Object
+		for _, k := range keys {
+			out = append(out, catalog.Object{Key: k, Size: 10}, catalog.Object{Key: k + ".manifest.json", Size: 1})
+		}
+		return out
+	}
+	names := []string{"a", "b", "c", "ro"}
+	listings := [][]catalog.Object{
+		append(whole(k1, k2), catalog.Object{Key: k3 + ".manifest.json", Size: 1}), // k3: no data
+		whole(k1),
+		nil,
+		whole(k1, k2),
+	}
+	cat := catalog.Assemble("", names, listings, []error{nil, nil, errors.New("connection refused"), nil})
+	for _, a := range cat.Archives {
+		a.Manifest = &manifest.Manifest{Format: manifest.FormatVersion, Database: a.Name.Database, Archive: a.Name.Base(),
+			Created: a.Name.Created, Dump: manifest.Dump{Size: 5, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
+			Ciphertext: manifest.Blob{Size: 10, SHA256: strings.Repeat("cd", 32)},
+			Key:        manifest.Key{Recipients: []manifest.Recipient{{Kind: "x25519", Fingerprint: "f"}}}, Pgarchive: manifest.Provenance{Version: "test"}}
+		if err := a.Manifest.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ups []*remote.Upstream
+	for _, n := range names {
+		ups = append(ups, &remote.Upstream{Name: n})
+	}
+	res := Run(context.Background(), cat.Archives, Options{Upstreams: ups, Writable: map[string]bool{"a": true, "b": true, "c": true},
+		Quick: true, DryRun: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	want := []Database{
+		{Database: "db1", Upstreams: []UpstreamCount{
+			{Upstream: "a", Writable: true, Listed: true, Complete: 2},
+			{Upstream: "b", Writable: true, Listed: true, Complete: 1},
+			{Upstream: "c", Writable: true},
+			{Upstream: "ro", Listed: true, Complete: 2},
+		}},
+		{Database: "db2", Upstreams: []UpstreamCount{
+			{Upstream: "a", Writable: true, Listed: true, Failed: 1},
+			{Upstream: "b", Writable: true, Listed: true, Failed: 1},
+			{Upstream: "c", Writable: true},
+			{Upstream: "ro", Listed: true},
+		}},
+	}
+	if !reflect.DeepEqual(res.Databases, want) {
+		t.Fatalf("databases:\n%+v\nwant\n%+v", res.Databases, want)
+	}
+	if res.Planned != 1 || res.Failed != 1 {
+		t.Fatalf("totals: %+v", res)
 	}
 }
