@@ -25,6 +25,10 @@ rec {
     message = "${name} is ${toString value}, inside the world-readable Nix store: secrets must stay out of it. Point it at a file read at run time (e.g. config.sops.secrets.<name>.path or config.age.secrets.<name>.path).";
   };
 
+  # Go's time.ParseDuration, less the negative values the drill and status
+  # reject (--max-age).
+  isDuration = d: builtins.match "[+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)" d != null;
+
   # For directories the units write (backlog, metrics).
   pathAssertion = name: value: {
     assertion = value == null || (lib.hasPrefix "/" value && !inStore value);

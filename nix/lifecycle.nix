@@ -16,8 +16,8 @@ let
   metricsDir = cfg.metrics.textfileDirectory;
 
   # Writers of metrics files and readers of the backlog share this group:
-  # the archive step (user postgres), the drill and prune units (transient
-  # users) and the summary.
+  # the archive step (user postgres), the drill, prune and status units
+  # (transient users) and the summary.
   group = "pgarchive";
 
   pruneConfigFile = checkedSettings "pgarchive-prune.json" (wiring.readSettings {
@@ -92,10 +92,11 @@ in
       example = "/var/lib/prometheus-node-exporter-text";
       description = ''
         Directory of node_exporter's textfile collector, where the archive
-        step, the drill and prune write their metrics (last success and
-        failure, bytes and duration per database and upstream, archive
-        counts, the last drill's result) as `pgarchive-*.prom`, replaced
-        atomically. `null` writes none.
+        step, the drill, prune and the status check write their metrics
+        (last success and failure, bytes and duration per database and
+        upstream, archive counts, the last drill's result, the newest
+        archive's age) as `pgarchive-*.prom`, replaced atomically. `null`
+        writes none.
 
         The directory is created group-writable for the `pgarchive` group
         (mode `2775`), which every writer joins. Point the collector at it,

@@ -3,7 +3,8 @@
 # services.pgarchive.drill: on a schedule, restore the newest archives into a
 # throwaway PostgreSQL and run checks against them. Either half can be enabled
 # without the other (a verifier host runs only the drill). lifecycle.nix adds
-# the backlog, metrics and prune; notify.nix the webhooks.
+# the backlog, metrics and prune; notify.nix the webhooks; status.nix the
+# scheduled monitoring check.
 #
 # flake.nix applies the first argument, so that the package option can default
 # to the flake's own build and the overlay stays optional.
@@ -17,11 +18,12 @@ let
   cfg = config.services.pgarchive;
   drill = cfg.drill;
   prune = cfg.prune;
+  status = cfg.status;
   backupCfg = config.services.postgresqlBackup;
   pgCfg = config.services.postgresql;
   wiring = import ./wiring.nix;
   system = pkgs.stdenv.hostPlatform.system;
-  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion;
+  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion isDuration;
 
   # The archive units' settings: remote, dumps, the encryption key, the
   # backlog and metrics.
@@ -35,12 +37,16 @@ let
     metricsDir = cfg.metrics.textfileDirectory;
   });
 
+  # On a host that archives nothing, root's wrapper reads the archives as
+  # one of its units does: the drill, else prune, else the status check.
+  readUnit =
+    if drill.enable || !(prune.enable || status.enable) then { configFile = drillConfigFile; inherit (drill) rcloneConfigFile; }
+    else if prune.enable then { inherit (prune) configFile rcloneConfigFile; }
+    else { inherit (status) configFile rcloneConfigFile; };
+
   # What root's wrapper reads: the archive settings where this host archives,
-  # else (a verifier or prune host) the read-side settings of its unit.
-  configFile =
-    if cfg.enable then archiveConfigFile
-    else if drill.enable || !prune.enable then drillConfigFile
-    else prune.configFile;
+  # else the read-side settings of its unit.
+  configFile = if cfg.enable then archiveConfigFile else readUnit.configFile;
 
   checksFile =
     if drill.checks == { } then null
@@ -66,7 +72,7 @@ let
 
   rootFlags =
     if cfg.enable then wiring.rootFlags cfg
-    else wiring.readRootFlags (if drill.enable || !prune.enable then drill.rcloneConfigFile else prune.rcloneConfigFile);
+    else wiring.readRootFlags readUnit.rcloneConfigFile;
 
   wrapper = import ./wrapper.nix {
     inherit lib pkgs program configFile rootFlags;
@@ -164,8 +170,6 @@ let
   drillKeySources = wiring.drillKeySources drill;
   dumped = wiring.dumpedDatabases backupCfg;
   notDumped = lib.filter (db: !(lib.elem db dumped)) cfg.databases;
-  # Go's time.ParseDuration, less the negative values the drill rejects.
-  isDuration = d: builtins.match "[+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)" d != null;
   uncheckedDatabases = lib.filter (db: db != "*" && !(lib.elem db drill.databases)) (lib.attrNames drill.checks);
 
   checkType = types.submodule {
@@ -260,9 +264,9 @@ in
       example = "/run/secrets/pgarchive/env";
       description = ''
         systemd `EnvironmentFile=` for the backup units and every pgarchive
-        unit (drill, prune, notify; and sourced by the root wrapper), e.g.
-        for `RCLONE_CONFIG_<REMOTE>_<KEY>` overrides, `HTTPS_PROXY` or
-        `PGARCHIVE_*` settings. It is applied to the whole backup unit,
+        unit (drill, prune, status, notify; and sourced by the root
+        wrapper), e.g. for `RCLONE_CONFIG_<REMOTE>_<KEY>` overrides,
+        `HTTPS_PROXY` or `PGARCHIVE_*` settings. It is applied to the whole backup unit,
         `pg_dump` included; its rclone variables beat every unit's
         rclone.conf, prune's own included. It must not be in the Nix store.
       '';
@@ -381,10 +385,10 @@ in
     };
   };
 
-  imports = [ ./lifecycle.nix ./notify.nix ];
+  imports = [ ./lifecycle.nix ./notify.nix ./status.nix ];
 
   config = lib.mkMerge [
-    (lib.mkIf (cfg.enable || drill.enable || prune.enable) {
+    (lib.mkIf (cfg.enable || drill.enable || prune.enable || status.enable) {
       environment.systemPackages = [ wrapper ];
     })
 

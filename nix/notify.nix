@@ -19,7 +19,9 @@ let
   watched =
     lib.optionals cfg.enable (map (wiring.unitName backupCfg) cfg.databases)
     ++ lib.optional cfg.drill.enable "pgarchive-drill"
-    ++ lib.optional cfg.prune.enable "pgarchive-prune";
+    ++ lib.optional cfg.prune.enable "pgarchive-prune"
+    # A failed check is the alert that an archive is stale or missing.
+    ++ lib.optional cfg.status.enable "pgarchive-status";
 
   # The summary reads the remote with the archive host's rclone.conf, or the
   # drill's on a verifier host, and the backlog where this host archives.
@@ -68,7 +70,8 @@ in
       default = false;
       description = ''
         Post to the webhook when a unit of pgarchive fails: each backup unit
-        pgarchive archives for, the drill and prune. The message names the
+        pgarchive archives for, the drill, prune and the status check (a
+        stale or missing archive). The message names the
         unit, the database, the failing upstream and the unit's last journal
         lines (`OnFailure=pgarchive-notify-failure@%n.service`).
       '';

@@ -147,6 +147,15 @@ rec {
       ++ keepArgs prune.keep
     ));
 
+  # ExecStart of pgarchive-status: the databases that must exist (none:
+  # every database found) and the age past which the newest is stale.
+  statusExecStart = { program, configFile, extraArgs, status }:
+    builtins.concatStringsSep " " (map escapeExecArg (
+      [ program "--config" configFile ] ++ extraArgs ++ [ "status" ]
+      ++ builtins.concatMap (db: [ "--database" db ]) status.databases
+      ++ [ "--max-age" status.maxAge ]
+    ));
+
   # ExecStart of the notify units. event is failure or success for the
   # OnFailure=/OnSuccess= templates, whose instance (%i, left for systemd to
   # expand) is the unit that finished; summary for the daily report, the

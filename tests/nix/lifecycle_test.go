@@ -37,8 +37,8 @@ func sandbox() m {
 	return s
 }
 
-// fullHost archives, drills, prunes with its own rclone.conf, writes metrics
-// and notifies on everything.
+// fullHost archives, drills, prunes with its own rclone.conf, checks status,
+// writes metrics and notifies on everything.
 func fullHost() m {
 	return m{"services": m{
 		"postgresql":       m{"enable": true},
@@ -51,7 +51,8 @@ func fullHost() m {
 				"keep": m{"last": 3, "daily": 7, "weekly": 5, "monthly": 12, "yearly": -1, "within": "1y6m"}},
 			"notify": m{"onFailure": true, "onSuccess": true, "webhookUrlFile": hookFile, "format": "json", "journalLines": 5,
 				"summary": m{"enable": true}},
-			"drill": drillOn(m{"identityFile": drillIdentity}),
+			"drill":  drillOn(m{"identityFile": drillIdentity}),
+			"status": m{"enable": true, "databases": []string{"db1", "db2"}, "maxAge": "30h"},
 		},
 	}}
 }

@@ -66,6 +66,7 @@ type evalCase struct {
 	Groups      []string         `json:"groups"`
 	Prune       settingsFile     `json:"prune"`
 	Summary     settingsFile     `json:"notifySummary"`
+	Status      settingsFile     `json:"status"`
 	Drill       struct {
 		ConfigPath     string  `json:"configPath"`
 		ConfigJSON     string  `json:"configJSON"`

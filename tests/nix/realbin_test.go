@@ -6,8 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/pgarchive/pgarchive/tests/harness"
 )
@@ -19,6 +23,8 @@ import (
 // check-config. The remote is a union of two local folders; LoadCredential=
 // is done as systemd does it (a directory of copies, CREDENTIALS_DIRECTORY),
 // %i and ${CREDENTIALS_DIRECTORY} expanded. Notices use --dry-run (no post).
+// The status check runs for real: OK after the archives, exit 1 and
+// MISSING for a database it expects that has none.
 func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 	lib := nixpkgsLib(t)
 	bin := harness.BuildBinary(t, "./cmd/pgarchive")
@@ -37,7 +43,6 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 	hook := filepath.Join(secrets, "webhook-url")
 	os.WriteFile(hook, []byte("http://127.0.0.1:9/never-posted\n"), 0o600)
 
-	host := fullHost()
 	dumps := filepath.Join(dir, "dumps")
 	os.MkdirAll(dumps, 0o700)
 	for _, db := range []string{"db1", "db2"} {
@@ -47,22 +52,31 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 		zw.Close()
 		os.WriteFile(filepath.Join(dumps, db+".sql.gz"), gz.Bytes(), 0o600)
 	}
-	host["services"].(m)["postgresqlBackup"].(m)["location"] = dumps
-	pg := host["services"].(m)["pgarchive"].(m)
-	pg["remote"] = harness.UnionName + ":"
-	pg["rcloneConfigFile"], pg["stateDir"] = rc, filepath.Join(dir, "state")
-	pg["metrics"] = m{"textfileDirectory": filepath.Join(dir, "metrics")}
-	pg["prune"].(m)["rcloneConfigFile"] = pruneConf
-	pg["notify"].(m)["webhookUrlFile"] = hook
-	res, err := evalModule(t, lib, []any{host})
+	metrics := filepath.Join(dir, "metrics")
+	// The full host, and the same with a status check that expects a
+	// database nothing archives.
+	hosts := []any{}
+	for _, statusDBs := range [][]string{{"db1", "db2"}, {"db1", "ghost"}} {
+		host := fullHost()
+		host["services"].(m)["postgresqlBackup"].(m)["location"] = dumps
+		pg := host["services"].(m)["pgarchive"].(m)
+		pg["remote"] = harness.UnionName + ":"
+		pg["rcloneConfigFile"], pg["stateDir"] = rc, filepath.Join(dir, "state")
+		pg["metrics"] = m{"textfileDirectory": metrics}
+		pg["prune"].(m)["rcloneConfigFile"] = pruneConf
+		pg["notify"].(m)["webhookUrlFile"] = hook
+		pg["status"].(m)["databases"] = statusDBs
+		hosts = append(hosts, host)
+	}
+	res, err := evalModule(t, lib, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := res.Cases[0]
+	got, ghost := res.Cases[0], res.Cases[1]
 
 	// The store as far as these commands need it.
 	pairs := []string{got.PackagePath + "/bin/pgarchive", bin}
-	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, got.Prune, got.Summary} {
+	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, got.Prune, got.Summary, got.Status, ghost.Status} {
 		p := filepath.Join(dir, "settings-"+string(rune('0'+i))+".json")
 		os.WriteFile(p, []byte(s.JSON), 0o644)
 		pairs = append(pairs, s.Path, p)
@@ -70,11 +84,11 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 	store := strings.NewReplacer(pairs...)
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 
-	// unitRun runs a unit's ExecStart (instance: %i), or the backup units'
+	// unitExec runs a unit's ExecStart (instance: %i), or the backup units'
 	// ExecStartPost, with its credentials.
-	unitRun := func(name, instance string, extra ...string) string {
+	unitExec := func(c evalCase, name, instance string, extra ...string) (string, []string, error) {
 		t.Helper()
-		u := got.Units[name]
+		u := c.Units[name]
 		exec0 := "ExecStart"
 		if strings.HasPrefix(name, "postgresqlBackup") {
 			exec0 = "ExecStartPost"
@@ -94,10 +108,15 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Env = append(env, "CREDENTIALS_DIRECTORY="+creds)
 		out, err := cmd.CombinedOutput()
+		return string(out), args, err
+	}
+	unitRun := func(name, instance string, extra ...string) string {
+		t.Helper()
+		out, args, err := unitExec(got, name, instance, extra...)
 		if err != nil {
 			t.Errorf("%s: %s: %v\n%s", name, strings.Join(args, " "), err, out)
 		}
-		return string(out)
+		return out
 	}
 
 	t.Run("archive step", func(t *testing.T) {
@@ -121,6 +140,35 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 			if found, _ := filepath.Glob(filepath.Join(dir, up, lifecycleHost, "db1", "db1_*.sql.gz.age")); len(found) != 1 {
 				t.Errorf("after prune, upstream %s holds %v", up, found)
 			}
+		}
+	})
+	t.Run("status unit", func(t *testing.T) {
+		out := unitRun("pgarchive-status", "")
+		for _, db := range []string{"db1", "db2"} {
+			for _, up := range []string{"a", "b"} {
+				if !regexp.MustCompile(`(?m)^` + db + ` +` + regexp.QuoteMeta(filepath.Join(dir, up)) + ` +` + db + `_\S+ .* OK$`).MatchString(out) {
+					t.Errorf("status does not show %s OK on upstream %s:\n%s", db, up, out)
+				}
+			}
+		}
+		statusMetrics(t, metrics, dir, map[string]float64{"db1": 1, "db2": 1})
+
+		// A database with no archive anywhere: MISSING, a failed unit (so
+		// OnFailure= fires), and metrics that say so.
+		out, args, err := unitExec(ghost, "pgarchive-status", "")
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("%s: %v, want exit status 1\n%s", strings.Join(args, " "), err, out)
+		}
+		for _, up := range []string{"a", "b"} {
+			if !regexp.MustCompile(`(?m)^ghost +` + regexp.QuoteMeta(filepath.Join(dir, up)) + ` +- .* MISSING$`).MatchString(out) {
+				t.Errorf("status does not show ghost MISSING on upstream %s:\n%s", up, out)
+			}
+		}
+		statusMetrics(t, metrics, dir, map[string]float64{"db1": 1, "ghost": 0})
+
+		out = unitRun("pgarchive-notify-failure@", "pgarchive-status.service", "--dry-run")
+		if !strings.Contains(out, `"unit":"pgarchive-status.service"`) {
+			t.Errorf("the status check's failure notice does not name its unit:\n%s", out)
 		}
 	})
 	t.Run("failure hook", func(t *testing.T) {
@@ -160,4 +208,51 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 			}
 		}
 	})
+}
+
+// statusMetrics parses pgarchive-status.prom as node_exporter does and
+// checks pgarchive_status_ok per database (want) on both upstreams of dir,
+// with one archive and a fresh age where the database is OK.
+func statusMetrics(t *testing.T, metrics, dir string, want map[string]float64) {
+	t.Helper()
+	path := filepath.Join(metrics, "pgarchive-status.prom")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	type key struct{ name, db, up string }
+	got := map[key]float64{}
+	for name, fam := range fams {
+		for _, s := range fam.GetMetric() {
+			ls := map[string]string{}
+			for _, l := range s.GetLabel() {
+				ls[l.GetName()] = l.GetValue()
+			}
+			if ls["command"] != "status" {
+				t.Errorf("%s: command=%q, want status", name, ls["command"])
+			}
+			got[key{name, ls["database"], ls["upstream"]}] = s.GetGauge().GetValue()
+		}
+	}
+	for db, ok := range want {
+		for _, up := range []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")} {
+			if v, found := got[key{"pgarchive_status_ok", db, up}]; !found || v != ok {
+				t.Errorf("pgarchive_status_ok{database=%q,upstream=%q} = %v (present %v), want %v", db, up, v, found, ok)
+			}
+			archives := got[key{"pgarchive_archives", db, up}]
+			age, hasAge := got[key{"pgarchive_newest_archive_age_seconds", db, up}]
+			if ok == 1 && (archives != 1 || !hasAge || age < 0 || age > 3600) {
+				t.Errorf("%s on %s: %v archives, newest %vs old (present %v); want 1, fresh", db, up, archives, age, hasAge)
+			}
+			if ok == 0 && (archives != 0 || hasAge) {
+				t.Errorf("%s on %s: %v archives, newest age present %v; want 0 and none", db, up, archives, hasAge)
+			}
+		}
+	}
 }

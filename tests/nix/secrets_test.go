@@ -32,6 +32,7 @@ func TestSecretsStayOutOfTheStore(t *testing.T) {
 	pg["prune"].(m)["rcloneConfigFile"] = path("rclone-prune.conf")
 	pg["notify"].(m)["webhookUrlFile"] = path("webhook-url")
 	pg["drill"].(m)["identityFile"] = path("identity")
+	pg["status"].(m)["rcloneConfigFile"] = path("rclone-status.conf")
 	delete(pg, "recipients")
 	pg["recipientsFile"] = path("recipients")
 	for p, content := range secrets {
@@ -60,7 +61,7 @@ func TestSecretsStayOutOfTheStore(t *testing.T) {
 	}
 	// The paths themselves appear only where systemd and root read them:
 	// LoadCredential=, EnvironmentFile= and the wrapper, never a settings file.
-	for _, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary} {
+	for _, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary, got.Status} {
 		if strings.Contains(s.JSON, dir) {
 			t.Errorf("settings file %s names a secret path: %s", s.Path, s.JSON)
 		}

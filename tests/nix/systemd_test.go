@@ -45,8 +45,11 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 		b := bootUnits(t, nspawn, got, map[string]string{
 			// db1's archive step fails, db2's succeeds: one hook each.
 			"postgresqlBackup-db1": "", "postgresqlBackup-db2": "", "pgarchive-prune": "", "pgarchive-drill": "",
-			// After the backups, so that the backlog holds a file.
-			"pgarchive-notify-summary": "After=postgresqlBackup-db1.service postgresqlBackup-db2.service\n",
+			// The status check finds a stale archive: it fails.
+			"pgarchive-status": "",
+			// After the backups, so that the backlog holds a file; after the
+			// writers, so that every metrics file is there.
+			"pgarchive-notify-summary": "After=postgresqlBackup-db1.service postgresqlBackup-db2.service pgarchive-prune.service pgarchive-drill.service pgarchive-status.service\n",
 		})
 		postgres, pgarchiveGID, journalGID := lookup(t, "passwd", "postgres"), lookup(t, "group", "pgarchive-test"), lookup(t, "group", "systemd-journal")
 
@@ -56,7 +59,7 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 		db2.expectGroup(t, pgarchiveGID)
 		b.stub(t, "postgresqlBackup-db1.service").expect(t, "EXIT 1")
 
-		for _, name := range []string{"pgarchive-prune.service", "pgarchive-drill.service"} {
+		for _, name := range []string{"pgarchive-prune.service", "pgarchive-drill.service", "pgarchive-status.service"} {
 			s := b.stub(t, name)
 			s.expect(t, "METRICS ok", "dynamic=yes")
 			s.expectGroup(t, pgarchiveGID)
@@ -66,6 +69,9 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 		// Its own credentials, not the archive host's.
 		prune.expect(t, "CRED rclone.conf=prune-rclone-conf")
 		b.stub(t, "pgarchive-drill.service").expect(t, "CRED identity=drill-identity")
+		status := b.stub(t, "pgarchive-status.service")
+		status.expectArgs(t, "status --database db1 --database db2 --max-age 30h")
+		status.expect(t, "CRED rclone.conf=archive-rclone-conf", "EXIT 1")
 
 		summary := b.stub(t, "pgarchive-notify-summary.service")
 		summary.expectArgs(t, "notify --event summary --webhook-url-file /run/credentials/pgarchive-notify-summary.service/webhook-url --format json")
@@ -73,11 +79,11 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 			"STATE listed backlog-db1 backlog-db2", "MODE /srv/pgarchive 750 postgres pgarchive-test", "MODE "+metricsDir+" 2775 root pgarchive-test")
 		summary.expectGroup(t, pgarchiveGID)
 		// Every writer's file stays readable by node_exporter and in the group.
-		for _, f := range []string{"archive", "prune", "drill"} {
+		for _, f := range []string{"archive", "prune", "drill", "status"} {
 			summary.expect(t, "MODE "+metricsDir+"/pgarchive-"+f+".prom 644 ")
 		}
 		// setgid: files keep the group whoever wrote them.
-		for _, f := range []string{"archive", "prune", "drill"} {
+		for _, f := range []string{"archive", "prune", "drill", "status"} {
 			summary.expect(t, "/pgarchive-"+f+".prom 644 ")
 			if !regexp.MustCompile(`MODE \S+/pgarchive-` + f + `\.prom 644 \S+ pgarchive-test`).MatchString(strings.Join(summary.lines, "\n")) {
 				t.Errorf("pgarchive-%s.prom is not in group pgarchive-test: %v", f, summary.lines)
@@ -87,6 +93,7 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 		for unit, event := range map[string]string{
 			"postgresqlBackup-db1.service": "failure", "postgresqlBackup-db2.service": "success",
 			"pgarchive-prune.service": "success", "pgarchive-drill.service": "success",
+			"pgarchive-status.service": "failure",
 		} {
 			hook := b.stub(t, "pgarchive-notify-"+event+"@"+unit+".service")
 			hook.expectArgs(t, "notify --event "+event+" --unit "+unit+" --webhook-url-file /run/credentials/pgarchive-notify-"+event+"@"+unit+".service/webhook-url --format json --journal-lines 5")
@@ -98,8 +105,10 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 				hook.expect(t, "result=success")
 			}
 		}
-		if n := len(b.entries(t, "_SYSTEMD_UNIT=pgarchive-notify-failure@postgresqlBackup-db2.service.service")); n != 0 {
-			t.Errorf("db2 succeeded, yet its failure hook ran")
+		for _, hook := range []string{"failure@postgresqlBackup-db2", "success@postgresqlBackup-db1", "success@pgarchive-status"} {
+			if n := len(b.entries(t, "_SYSTEMD_UNIT=pgarchive-notify-"+hook+".service.service")); n != 0 {
+				t.Errorf("pgarchive-notify-%s.service.service ran", hook)
+			}
 		}
 	})
 
@@ -116,7 +125,8 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 
 // The stub stands in for pgarchive in every unit. It prints one line per
 // fact; ARGV brackets each argument so that splitting shows. It fails the
-// archive of db1 and, on the prune-only host, prune itself.
+// archive of db1, the status check (as for a stale archive) and, on the
+// prune-only host, prune itself.
 const stubScript = `#!/bin/bash
 set -u
 metrics=` + metricsDir + `
@@ -135,12 +145,12 @@ for a in "$@"; do
     --database) db=${db:-$a} ;;
     --config) config=$a ;;
   esac
-  case "$a" in archive|prune|drill|notify) sub=${sub:-$a} ;; esac
+  case "$a" in archive|prune|drill|status|notify) sub=${sub:-$a} ;; esac
   prev=$a
 done
 status=0
 case "$sub" in
-  archive|prune|drill)
+  archive|prune|drill|status)
     tmp=$(mktemp "$metrics/.pgarchive-$sub.XXXXXX") && echo "pgarchive_stub 1" > "$tmp" && chmod 0644 "$tmp" &&
       mv "$tmp" "$metrics/pgarchive-$sub.prom" && echo "METRICS ok" || echo "METRICS failed"
     if [ "$sub" = archive ]; then
@@ -149,6 +159,7 @@ case "$sub" in
     fi
     # The prune-only host (no metrics) stands for a failing prune.
     if [ "$sub" = prune ] && ! grep -q '"metrics-dir"' "$config"; then status=1; fi
+    [ "$sub" = status ] && status=1
     ;;
   notify)
     if [ -z "$unit" ]; then

@@ -38,6 +38,7 @@ let
     groups = builtins.attrNames config.users.groups;
     prune = settingsFile config.services.pgarchive.prune.configFile;
     notifySummary = settingsFile config.services.pgarchive.notify.summary.configFile;
+    status = settingsFile config.services.pgarchive.status.configFile;
     timers = lib.mapAttrs (_: t: { inherit (t) description wantedBy timerConfig; }) config.systemd.timers;
     drill = {
       configPath = "${drill.configFile}";

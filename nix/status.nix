@@ -1,0 +1,154 @@
+# services.pgarchive.status: `pgarchive status` on a timer, the monitoring
+# check. It fails when a database's newest complete archive is stale or
+# missing on some upstream, or an upstream cannot be listed, so the notify
+# hooks report it; with metrics it writes pgarchive-status.prom, the series
+# that alert rules on archive age need. Imported by module.nix.
+{ config, lib, pkgs, ... }:
+
+let
+  inherit (lib) mkOption types;
+
+  cfg = config.services.pgarchive;
+  status = cfg.status;
+  wiring = import ./wiring.nix;
+  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion isDuration;
+
+  metricsDir = cfg.metrics.textfileDirectory;
+
+  statusConfigFile = checkedSettings "pgarchive-status.json" (wiring.readSettings {
+    inherit (cfg) remote prefix;
+    inherit (status) rcloneConfigFile;
+    inherit metricsDir;
+  });
+in
+{
+  options.services.pgarchive.status = {
+    enable = lib.mkEnableOption ''
+      the monitoring check: on a timer, `pgarchive status` judges each
+      database on each upstream by its newest complete archive and fails
+      `pgarchive-status.service` when one is older than
+      {option}`services.pgarchive.status.maxAge` (STALE), when a database
+      has none there (MISSING) or an upstream cannot be listed (UNLISTED),
+      so that {option}`services.pgarchive.notify.onFailure` sends a notice.
+      With {option}`services.pgarchive.metrics.textfileDirectory` it writes
+      `pgarchive-status.prom` (`pgarchive_status_ok`,
+      `pgarchive_archives`, `pgarchive_newest_archive_age_seconds`). It
+      needs no key and no local database and works without
+      {option}`services.pgarchive.enable`, e.g. on a verifier host
+    '';
+
+    startAt = mkOption {
+      type = types.either types.str (types.listOf types.str);
+      default = "hourly";
+      example = "*:0/15";
+      description = ''
+        When to check, as systemd calendar events (`OnCalendar=`). The timer
+        is persistent and randomly delayed by up to 5 minutes
+        (`systemd.timers.pgarchive-status.timerConfig.RandomizedDelaySec`).
+        While something is wrong, every run fails and, with
+        {option}`services.pgarchive.notify.onFailure`, sends a notice; with
+        {option}`services.pgarchive.notify.onSuccess`, every run that finds
+        all well sends one too.
+      '';
+    };
+
+    maxAge = mkOption {
+      type = types.str;
+      default = "26h";
+      example = "192h";
+      description = ''
+        A database is STALE on an upstream when its newest complete archive
+        there is older than this (a nightly dump plus slack by default). A
+        Go duration: `h`, `m`, `s` units (no days); `0` turns the limit off.
+      '';
+    };
+
+    databases = mkOption {
+      # What pgarchive archives at all (naming.ValidateDatabase), less the
+      # length limit it checks itself.
+      type = types.listOf (types.strMatching "[A-Za-z0-9_][A-Za-z0-9_.-]*");
+      default = [ ];
+      example = [ "db1" "db2" ];
+      description = ''
+        Databases that must have a recent archive on every upstream: one
+        with none is MISSING. Empty checks every database found on the
+        remote, and so cannot notice a database whose archives never
+        arrived anywhere.
+      '';
+    };
+
+    rcloneConfigFile = mkOption {
+      type = types.nullOr types.str;
+      default = if cfg.rcloneConfigFile != null then cfg.rcloneConfigFile else cfg.drill.rcloneConfigFile;
+      defaultText = lib.literalExpression ''
+        if config.services.pgarchive.rcloneConfigFile != null then config.services.pgarchive.rcloneConfigFile
+        else config.services.pgarchive.drill.rcloneConfigFile
+      '';
+      example = "/run/secrets/pgarchive/rclone-readonly.conf";
+      description = ''
+        rclone.conf defining {option}`services.pgarchive.remote`; read-only
+        credentials are enough (status only lists). A string path read at
+        run time, not in the Nix store; the status unit receives it with
+        `LoadCredential=`.
+      '';
+    };
+
+    configFile = mkOption {
+      type = types.package;
+      readOnly = true;
+      internal = true;
+      default = statusConfigFile;
+      description = "The status unit's build-time validated settings file (remote, prefix, rclone.conf, metrics; no key).";
+    };
+  };
+
+  config = lib.mkIf status.enable {
+    assertions = [
+      {
+        assertion = isDuration status.maxAge;
+        message = "services.pgarchive.status.maxAge = \"${status.maxAge}\" is not a duration pgarchive accepts: write e.g. 26h, 90m or 192h (no d for days).";
+      }
+      {
+        assertion = status.rcloneConfigFile != null || cfg.environmentFile != null;
+        message = "services.pgarchive.status.rcloneConfigFile is not set: the status check needs an rclone.conf that defines ${cfg.remote} (set services.pgarchive.rcloneConfigFile or services.pgarchive.status.rcloneConfigFile, or RCLONE_CONFIG in services.pgarchive.environmentFile).";
+      }
+      (storeAssertion "services.pgarchive.status.rcloneConfigFile" status.rcloneConfigFile)
+    ]
+    # The other halves assert this themselves when enabled.
+    ++ lib.optional (!cfg.enable && !cfg.drill.enable && !cfg.prune.enable) (storeAssertion "services.pgarchive.environmentFile" cfg.environmentFile);
+
+    systemd.services.pgarchive-status = {
+      description = "pgarchive status: check that every upstream holds a recent complete archive of each database";
+      documentation = [ "https://github.com/pgarchive/pgarchive#nixos" ];
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      serviceConfig = import ./hardening.nix // {
+        Type = "oneshot";
+        ExecStart = wiring.statusExecStart {
+          inherit program status;
+          configFile = statusConfigFile;
+          inherit (cfg) extraArgs;
+        };
+        MemoryDenyWriteExecute = true;
+      }
+      // lib.optionalAttrs (status.rcloneConfigFile != null) { LoadCredential = [ "rclone.conf:${status.rcloneConfigFile}" ]; }
+      // lib.optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = [ cfg.environmentFile ]; }
+      # The metrics directory is group-writable by pgarchive's writers
+      # (lifecycle.nix), and read-only under ProtectSystem=strict otherwise.
+      // lib.optionalAttrs (metricsDir != null) {
+        SupplementaryGroups = [ "pgarchive" ];
+        ReadWritePaths = [ metricsDir ];
+      };
+    };
+
+    systemd.timers.pgarchive-status = {
+      description = "Scheduled pgarchive status check";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = status.startAt;
+        Persistent = true;
+        RandomizedDelaySec = lib.mkDefault "5min";
+      };
+    };
+  };
+}
