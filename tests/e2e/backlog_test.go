@@ -3,8 +3,12 @@ package e2e
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +26,10 @@ type backlogWorld struct {
 }
 
 func newBacklogWorld(t *testing.T, extra map[string]string) *backlogWorld {
-	w := newWorld(t, extra)
+	return backlogWorldOf(t, newWorld(t, extra))
+}
+
+func backlogWorldOf(t *testing.T, w *world) *backlogWorld {
 	id, recip := harness.AgeKeygen(t, false)
 	return &backlogWorld{world: w, state: filepath.Join(w.dir, "state"), id: id, recip: recip,
 		minioB: harness.MinIORemoteName(1) + ":" + harness.DefaultBucket}
@@ -290,5 +297,56 @@ func TestBacklogNoUpstreamReachable(t *testing.T) {
 	}
 	if r := w.cmd(t, "--remote", w.minioB, "verify"); r.exit != 0 {
 		t.Fatalf("verify: exit %d\n%s", r.exit, r.stderr)
+	}
+}
+
+// TestBacklogRootThenService: the state directory belongs to postgres, as
+// the NixOS module sets it up. Root (through its wrapper) archives while
+// minio-b is down and retries while it still is; once minio-b is back, a
+// retry run as postgres, the archive units' user, delivers the archive and
+// empties the backlog: nothing root left is out of its reach.
+func TestBacklogRootThenService(t *testing.T) {
+	harness.NeedRoot(t)
+	acct, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("this test runs retry as user postgres: %v", err)
+	}
+	uid, _ := strconv.Atoi(acct.Uid)
+	gid, _ := strconv.Atoi(acct.Gid)
+	base, err := os.MkdirTemp("", "pgbacklog-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	w := backlogWorldOf(t, newWorldIn(t, base, nil))
+	os.Mkdir(w.state, 0o750)
+	for _, p := range []string{w.state, w.conf} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dump := harness.RandomBytes(71, 1<<20)
+	w.minios[1].Stop()
+	if r := w.archive(t, "db1", dump, "--low-level-retries", "1"); r.exit != 1 || !strings.Contains(r.stderr, "backlog: kept") {
+		t.Fatalf("archive as root: exit %d\n%s", r.exit, r.stderr)
+	}
+	if r := w.cmd(t, "--low-level-retries", "1", "retry"); r.exit != 1 {
+		t.Fatalf("retry as root while minio-b is down: exit %d\n%s", r.exit, r.stderr)
+	}
+	key := w.entries(t)[0].Key
+	w.minios[1].Start(t)
+
+	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "--state-dir", w.state, "retry")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + base}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), key+" is on every upstream; removed from the backlog") {
+		t.Fatalf("retry as postgres: %v\n%s", err, out)
+	}
+	w.checkWhole(t, key, dump)
+	if u, err := backlog.Usage(w.state); err != nil || u.Archives != 0 {
+		t.Fatalf("backlog after postgres's retry: %+v, %v", u, err)
 	}
 }
