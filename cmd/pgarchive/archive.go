@@ -217,7 +217,7 @@ func healDatabase(ctx context.Context, s *Settings, prefix, db string) error {
 	if err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
-	if err := healAndReport(ctx, cat, heal.Options{Upstreams: ups, Writable: writable, Quick: true, Log: logger}, db); err != nil {
+	if err := healAndReport(ctx, cat, heal.Options{Upstreams: ups, Writable: writable, Quick: true, Log: logger}, db, s.MetricsDir); err != nil {
 		return err
 	}
 	return (&session{cat: cat}).unlisted()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/heal"
+	"github.com/pgarchive/pgarchive/internal/metrics"
 	"github.com/pgarchive/pgarchive/internal/remote"
 )
 
@@ -36,9 +38,17 @@ byte moved is checked). archive --heal runs a quick heal of its database.
 Every copy healed (or not) is logged: "healed db1/db1_...age on minio-b from minio-a".
 Exit status 1 if any copy could not be healed or an upstream could not be listed.
 
+With --metrics-dir (a global option) each heal but a --dry-run writes pgarchive-heal.prom,
+per database and writable upstream, labelled command="heal": the last success time, or the
+last failure time when a copy there could not be healed or the upstream could not be
+listed, and pgarchive_archives, the database's archives with a complete copy there after
+the heal (dropped for an unlisted upstream). archive --heal records its database there too;
+databases a run did not touch keep their series.
+
 Examples:
    pgarchive --config /etc/pgarchive.json heal --dry-run
-   pgarchive heal --database db1`,
+   pgarchive heal --database db1
+   pgarchive --config /etc/pgarchive.json --metrics-dir /var/lib/prometheus-node-exporter heal --quick`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "database", Aliases: []string{"d"}, Usage: "only archives of database `NAME`"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only say what would be healed, from where"},
@@ -64,7 +74,7 @@ func runHeal(c *cli.Context) error {
 		return err
 	}
 	opt := heal.Options{Upstreams: s.ups, Writable: writable, Quick: c.Bool("quick"), DryRun: c.Bool("dry-run"), Log: logger}
-	if err := healAndReport(ctx, s.cat, opt, db); err != nil {
+	if err := healAndReport(ctx, s.cat, opt, db, s.settings.MetricsDir); err != nil {
 		return err
 	}
 	return s.unlisted()
@@ -83,13 +93,15 @@ func writableUpstreams(ctx context.Context, rem string) (map[string]bool, error)
 	return w, nil
 }
 
-// healAndReport heals the catalog's archives, logs a summary and returns an
-// error if any copy could not be healed.
-func healAndReport(ctx context.Context, cat *catalog.Catalog, opt heal.Options, db string) error {
+// healAndReport heals the catalog's archives, logs a summary, records the
+// metrics (when metricsDir is set) and returns an error if any copy could
+// not be healed.
+func healAndReport(ctx context.Context, cat *catalog.Catalog, opt heal.Options, db, metricsDir string) error {
 	res := heal.Run(ctx, cat.Archives, opt)
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // an interrupted run's counts would be partial
 	}
+	writeHealMetrics(metricsDir, opt.DryRun, res)
 	var parts []string
 	if opt.DryRun {
 		parts = append(parts, fmt.Sprintf("%s to heal", plural(res.Planned, "copy")))
@@ -108,4 +120,35 @@ func healAndReport(ctx context.Context, cat *catalog.Catalog, opt heal.Options, 
 		return fmt.Errorf("heal: %s could not be healed (see above)", plural(res.Failed, "copy"))
 	}
 	return nil
+}
+
+// writeHealMetrics records, per database and writable upstream, whether
+// every copy there that needed healing was healed (OK) and how many of the
+// database's archives hold a complete copy there now. An upstream that
+// could not be listed is a failure with no count. A dry run changes
+// nothing, so it records nothing. Metrics are a side channel: a failure to
+// write them is a warning, never the run's outcome.
+func writeHealMetrics(dir string, dryRun bool, res *heal.Result) {
+	if dir == "" || dryRun {
+		return
+	}
+	run := metrics.CountsRun{Command: "heal", Time: time.Now()}
+	for _, d := range res.Databases {
+		for _, u := range d.Upstreams {
+			if !u.Writable {
+				continue
+			}
+			e := metrics.CountEntry{Database: d.Database, Upstream: u.Upstream, OK: u.Listed && u.Failed == 0, Archives: u.Complete}
+			if !u.Listed {
+				e.Archives = -1
+			}
+			run.Entries = append(run.Entries, e)
+		}
+	}
+	if len(run.Entries) == 0 {
+		return
+	}
+	if err := metrics.WriteCounts(dir, run); err != nil {
+		logger.Warn(fmt.Sprintf("heal: writing metrics: %v", err))
+	}
 }
