@@ -116,7 +116,22 @@ let
         webhookUrlFile = "/run/secrets/webhook-url";
         summary.enable = true;
       };
+      status = { enable = true; databases = [ "db1" ]; };
     };
+  };
+
+  # A verifier that only runs the status check, with the drill's read-only
+  # rclone.conf: no PostgreSQL, no postgresqlBackup, no key, no metrics.
+  statusOnly = evalWith {
+    services.pgarchive = {
+      prefix = "hosts/db1";
+      drill.rcloneConfigFile = "/run/secrets/rclone-ro.conf";
+      status.enable = true;
+    };
+  };
+
+  statusBadAge = evalWith {
+    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; status = { enable = true; maxAge = "1d"; }; };
   };
 
   # A host that only prunes: no PostgreSQL, no postgresqlBackup, no key.
@@ -166,6 +181,9 @@ assert failedAssertions lifecycle == [ ];
 assert failedAssertions pruneOnly == [ ];
 assert expectFailures pruneNoKeep [ "services.pgarchive.prune: no keep rule" ];
 assert expectFailures notifyTwoHooks [ "not both" ];
+assert failedAssertions statusOnly == [ ];
+assert expectFailures statusBadAge [ "services.pgarchive.status.maxAge = \"1d\" is not a duration" ];
+assert !(perDb.config.systemd.services ? pgarchive-status || pruneOnly.config.systemd.timers ? pgarchive-status);
 assert lib.sort lib.lessThan (lib.filter (lib.hasInfix "pgarchive") lifecycle.config.systemd.tmpfiles.rules) == [
   "d '/var/lib/pgarchive' 0750 postgres pgarchive - -"
   "d '/var/lib/prometheus-node-exporter-text' 2775 root pgarchive - -"
@@ -266,6 +284,38 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   grep -Fx 'SupplementaryGroups=pgarchive' "$summary"
   grep -Fx 'OnCalendar=*-*-* 08:00:00' ${timerFile lifecycle "pgarchive-notify-summary"}
   grep -F '"state-dir":"/var/lib/pgarchive"' ${lifecycle.config.services.pgarchive.notify.summary.configFile}
+
+  status=${unitFile lifecycle "pgarchive-status"}
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-status.json status --database db1 --max-age 26h$' "$status"
+  grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$status"
+  grep -Fx 'ReadWritePaths=/var/lib/prometheus-node-exporter-text' "$status"
+  grep -Fx 'OnFailure=pgarchive-notify-failure@%n.service' "$status"
+  grep -Fx 'OnSuccess=pgarchive-notify-success@%n.service' "$status"
+  for d in DynamicUser=true ProtectSystem=strict PrivateTmp=true NoNewPrivileges=true 'CapabilityBoundingSet=' \
+      'SystemCallFilter=@system-service' MemoryDenyWriteExecute=true SupplementaryGroups=pgarchive Type=oneshot; do
+    grep -Fx "$d" "$status"
+  done
+  grep -E '^(Wants|After)=.*network-online.target' "$status"
+  statusTimer=${timerFile lifecycle "pgarchive-status"}
+  grep -Fx 'OnCalendar=hourly' "$statusTimer"
+  grep -Fx 'Persistent=true' "$statusTimer"
+  grep -Fx 'RandomizedDelaySec=5min' "$statusTimer"
+  grep -F '"metrics-dir":"/var/lib/prometheus-node-exporter-text"' ${lifecycle.config.services.pgarchive.status.configFile}
+  grep -F '"rclone-config":"$CREDENTIALS_DIRECTORY/rclone.conf"' ${lifecycle.config.services.pgarchive.status.configFile}
+  if grep -E 'recipients|identity|state-dir' ${lifecycle.config.services.pgarchive.status.configFile}; then
+    echo "the status settings name a key or the backlog" >&2
+    exit 1
+  fi
+
+  statusOnlyUnit=${unitFile statusOnly "pgarchive-status"}
+  grep -E -- ' status --max-age 26h$' "$statusOnlyUnit"
+  grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone-ro.conf' "$statusOnlyUnit"
+  if grep -E '^(SupplementaryGroups|ReadWritePaths|OnFailure|OnSuccess)=' "$statusOnlyUnit"; then
+    echo "pgarchive-status without metrics or notify got a group, a writable path or a hook" >&2
+    exit 1
+  fi
+  grep -F '"prefix":"hosts/db1"' ${statusOnly.config.services.pgarchive.status.configFile}
+  grep -E -- '--config /nix/store/[^ ]+-pgarchive-status.json --rclone-config /run/secrets/rclone-ro.conf "[$]@"$' ${wrapperOf statusOnly}
 
   grep -Fx '  set -- --rclone-config /run/secrets/rclone-prune.conf "$@"' ${wrapperOf lifecycle}
   pruneOnlyUnit=${unitFile pruneOnly "pgarchive-prune"}

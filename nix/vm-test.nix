@@ -1,9 +1,9 @@
 # NixOS VM test (flake check "vm"): PostgreSQL, two MinIO servers behind an
-# rclone union, keys generated in the VM (no sops), metrics, prune,
-# notifications to a small webhook listener, the backlog; and a verifier host
-# that runs only services.pgarchive.drill against the same remote. Needs a Nix
-# host with KVM; tests/nspawn and tests/nix mirror it under real systemd where
-# Nix is unavailable.
+# rclone union, keys generated in the VM (no sops), metrics, prune, the
+# status check, notifications to a small webhook listener, the backlog; and a
+# verifier host that runs only the drill and the status check against the
+# same remote. Needs a Nix host with KVM; tests/nspawn and tests/nix mirror it
+# under real systemd where Nix is unavailable.
 { pkgs, module }:
 
 let
@@ -105,6 +105,12 @@ pkgs.testers.runNixOSTest {
         format = "json";
         summary.enable = true;
       };
+      # Started by hand below; its timer may fire too, so notices are
+      # matched to a run by its invocation id.
+      status = {
+        enable = true;
+        databases = [ "db1" ];
+      };
     };
 
     systemd.services.webhook-listener = {
@@ -137,6 +143,7 @@ pkgs.testers.runNixOSTest {
           { query = "select v from t order by v limit 1"; expect = "pgarchive-marker"; }
         ];
       };
+      status.enable = true;
     };
   };
 
@@ -151,6 +158,19 @@ pkgs.testers.runNixOSTest {
         return machine.wait_until_succeeds(
             f"grep -l '\"event\":\"{event}\"' /var/lib/webhook/*.json | xargs grep -l '\"unit\":\"{unit}\"'"
         ).split()
+
+    def notice_of_last_run(event, unit):
+        # The notice of the newest run of unit, not of an earlier (timer) run.
+        run = machine.succeed(f"systemctl show -P InvocationID {unit}").strip()
+        return machine.wait_until_succeeds(
+            f"grep -l '\"invocation_id\":\"{run}\"' /var/lib/webhook/*.json | xargs grep -l '\"event\":\"{event}\"'"
+        ).split()
+
+    def status_ok(value):
+        machine.succeed(
+            "grep -Eq '^pgarchive_status_ok[{].*database=\"db1\".*[}] " + value + "$'"
+            " /var/lib/prometheus-node-exporter-text/pgarchive-status.prom"
+        )
 
     def decrypt_latest(upstream):
         names = machine.succeed(f"{rc} lsf {upstream}:pgarchive/vmtest/db1 --include '*.age'").split()
@@ -193,6 +213,16 @@ pkgs.testers.runNixOSTest {
             "stat -c '%a %U %G' /var/lib/pgarchive | grep -qx '750 postgres pgarchive'",
         )
 
+    with subtest("the status check's unit passes, writes its metrics and reports"):
+        machine.succeed("systemctl start pgarchive-status.service")
+        notice_of_last_run("success", "pgarchive-status.service")
+        # Written by the unit's transient user, in the group node_exporter reads.
+        machine.succeed(
+            "stat -c '%a %G' /var/lib/prometheus-node-exporter-text/pgarchive-status.prom | grep -qx '644 pgarchive'",
+            "systemctl list-timers pgarchive-status.timer | grep -q pgarchive-status.service",
+        )
+        status_ok("1")
+
     with subtest("root's wrapper runs with the same settings"):
         machine.succeed("sleep 1; pgarchive archive --database db1")
 
@@ -210,6 +240,8 @@ pkgs.testers.runNixOSTest {
         verifier.succeed("journalctl PGARCHIVE_DATABASE=db1 PGARCHIVE_DRILL=passed | grep -q .")
         # initdb refuses root: the unit runs as a transient user.
         verifier.succeed("systemctl show -p DynamicUser pgarchive-drill.service | grep -qx DynamicUser=yes")
+        # The status check needs no postgresqlBackup either.
+        verifier.succeed("systemctl start pgarchive-status.service")
 
     with subtest("root's wrapper on the verifier lists, verifies and restores"):
         assert "db1_" in verifier.succeed("pgarchive list --database db1")
@@ -247,10 +279,17 @@ pkgs.testers.runNixOSTest {
         machine.succeed(f"grep -q '\"database\":\"db1\"' {notice}")
         machine.succeed("find /var/lib/pgarchive/backlog/entries -name data.age | grep -q .")
         machine.fail("pgarchive status --database db1")
+        # The scheduled check fails too (minio-b UNLISTED) and says so.
+        machine.fail("systemctl start pgarchive-status.service")
+        notice = notice_of_last_run("failure", "pgarchive-status.service")[0]
+        machine.succeed(f"grep -q '\"unit\":\"pgarchive-status.service\"' {notice}")
+        status_ok("0")
         machine.succeed("systemctl start minio-b.service")
         machine.wait_for_open_port(9010)
         machine.succeed("pgarchive retry")
         machine.succeed("pgarchive status --database db1")
+        machine.succeed("systemctl start pgarchive-status.service")
+        status_ok("1")
         machine.fail("find /var/lib/pgarchive/backlog/entries -name data.age | grep -q .")
   '';
 }
