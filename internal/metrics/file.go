@@ -1,8 +1,9 @@
 // Package metrics writes pgarchive's Prometheus metrics as text files for
-// node_exporter's textfile collector. Each kind of run owns one file, so no
-// two runs share a file and no locking is needed; a file is always replaced
-// whole (temporary file, fsync, rename), so the collector never reads half
-// of one. The file is also the only state: values a run does not renew,
+// node_exporter's textfile collector. Each kind of run owns one file
+// (archive: one per database); runs that share one (heal, from several
+// archive --heal at once) take turns under a lock on the directory. A file
+// is always replaced whole (temporary file, fsync, rename), so the collector
+// never reads half of one. The file is also the only state: values a run does not renew,
 // such as the last success after a failure, are read back from it.
 //
 // node_exporter merges all files of its directory and refuses a scrape in
@@ -26,6 +27,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
 )
 
 // Series names and their HELP texts. A name missing here is never written,
@@ -234,6 +236,11 @@ func update(dir, file string, change func(store)) error {
 		return errors.New("no metrics directory given")
 	}
 	path := filepath.Join(dir, file)
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return fmt.Errorf("metrics directory %s: %w", dir, err)
+	}
+	defer unlock()
 	st, loadErr := load(path)
 	change(st)
 	if err := writeAtomic(path, st.render); err != nil {
@@ -243,6 +250,28 @@ func update(dir, file string, change func(store)) error {
 		return fmt.Errorf("metrics file %s was unreadable (%v); rewritten without its earlier values", path, loadErr)
 	}
 	return nil
+}
+
+// lockDir serialises read-change-write cycles between processes: several
+// postgresqlBackup-<db> units run `archive --heal` at once and all update
+// pgarchive-heal.prom. The lock is taken on the directory itself, so no lock
+// file sits among the collector's files; it ends with the process at worst.
+func lockDir(dir string) (func(), error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(d.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return func() { d.Close() }, nil
 }
 
 // writeAtomic replaces path with what fill writes: a temporary file in the

@@ -2,11 +2,13 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -419,4 +421,35 @@ func TestOddUpstreamNamesRoundTrip(t *testing.T) {
 	for _, u := range odd {
 		p.want(t, 42, LastBytes, "command", "archive", "database", "db1", "upstream", u)
 	}
+}
+
+// TestConcurrentWritersKeepEveryUpdate: archive --heal of many databases at
+// once all update pgarchive-heal.prom; the directory lock makes them take
+// turns, so no database's series is lost.
+func TestConcurrentWritersKeepEveryUpdate(t *testing.T) {
+	dir := t.TempDir()
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- WriteCounts(dir, CountsRun{Command: "heal", Time: t1, Entries: []CountEntry{
+				{Database: fmt.Sprintf("db%d", i), Upstream: "a:", OK: true, Archives: i},
+			}})
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := parseFile(t, filepath.Join(dir, HealFile))
+	if got := p.count(Archives); got != n {
+		t.Fatalf("%d databases in the file, want %d: updates were lost", got, n)
+	}
+	onlyFiles(t, dir, HealFile)
 }

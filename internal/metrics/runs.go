@@ -18,7 +18,7 @@ const (
 // ArchiveFile is the file of one database's archive runs.
 func ArchiveFile(db string) string { return "pgarchive-archive-" + db + ".prom" }
 
-func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // UpstreamRun is what one archive run did on one upstream.
 type UpstreamRun struct {
@@ -63,16 +63,16 @@ func WriteArchive(dir string, run ArchiveRun) error {
 				known[""] = true
 			}
 			for up := range known {
-				st.set(LastFailure, unix(run.Time), LabelCommand, "archive", LabelDatabase, run.Database, LabelUpstream, up)
+				st.set(LastFailure, unixSeconds(run.Time), LabelCommand, "archive", LabelDatabase, run.Database, LabelUpstream, up)
 			}
 		}
 		for _, u := range run.Upstreams {
 			kv := []string{LabelCommand, "archive", LabelDatabase, run.Database, LabelUpstream, u.Name}
 			if u.OK {
-				st.set(LastSuccess, unix(run.Time), kv...)
+				st.set(LastSuccess, unixSeconds(run.Time), kv...)
 				st.set(LastBytes, float64(u.Bytes), kv...)
 			} else {
-				st.set(LastFailure, unix(run.Time), kv...)
+				st.set(LastFailure, unixSeconds(run.Time), kv...)
 			}
 			st.set(LastDuration, u.Duration.Seconds(), kv...)
 		}
@@ -99,11 +99,11 @@ func WriteDrill(dir string, results []DrillResult) error {
 	}
 	return update(dir, DrillFile, func(st store) {
 		for _, r := range results {
-			st.set(DrillLastRun, unix(r.Time), LabelDatabase, r.Database)
+			st.set(DrillLastRun, unixSeconds(r.Time), LabelDatabase, r.Database)
 			ok := 0.0
 			if r.OK {
 				ok = 1
-				st.set(DrillSucceeded, unix(r.Time), LabelDatabase, r.Database)
+				st.set(DrillSucceeded, unixSeconds(r.Time), LabelDatabase, r.Database)
 			}
 			st.set(DrillSuccess, ok, LabelDatabase, r.Database)
 		}
@@ -204,9 +204,9 @@ func WriteCounts(dir string, run CountsRun) error {
 		for _, e := range run.Entries {
 			kv := []string{LabelCommand, run.Command, LabelDatabase, e.Database, LabelUpstream, e.Upstream}
 			if e.OK {
-				st.set(LastSuccess, unix(run.Time), kv...)
+				st.set(LastSuccess, unixSeconds(run.Time), kv...)
 			} else {
-				st.set(LastFailure, unix(run.Time), kv...)
+				st.set(LastFailure, unixSeconds(run.Time), kv...)
 			}
 			if e.Archives >= 0 {
 				st.set(Archives, float64(e.Archives), kv...)
