@@ -110,9 +110,23 @@ func runStatus(c *cli.Context) error {
 		}
 	}
 	if !r.OK() {
+		logProblems(r)
 		return errors.New(r.Summary())
 	}
 	return nil
+}
+
+// logProblems writes one error entry per database and upstream that is not
+// OK, with the database and upstream as journal fields, so that a failure
+// notice (pgarchive notify, reading the unit's journal) can name them.
+func logProblems(r status.Report) {
+	for _, e := range r.Entries {
+		if e.State == status.OK {
+			continue
+		}
+		logger.Error(fmt.Sprintf("status: %s on %s is %s: %s", e.Database, e.Upstream, e.State, e.Detail(r.MaxAge)),
+			"database", e.Database, "upstream", e.Upstream)
+	}
 }
 
 func statusMetrics(r status.Report, all bool) metrics.StatusRun {

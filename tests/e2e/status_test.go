@@ -128,6 +128,10 @@ func TestStatus(t *testing.T) {
 	if r.exit != 1 || !strings.HasPrefix(r.stdout, "MISSING: 1 missing of 3 (db1 on minio-a:") || !strings.Contains(r.stderr, "MISSING: 1 missing of 3") {
 		t.Fatalf("a deleted copy: exit %d\n%s\n%s", r.exit, r.stdout, r.stderr)
 	}
+	// One error entry per problem, for the failure notice to name.
+	if !strings.Contains(r.stderr, "status: db1 on minio-a:") || strings.Contains(r.stderr, "status: db1 on minio-b") {
+		t.Errorf("want an error line for minio-a only:\n%s", r.stderr)
+	}
 	js = w.statusJSON(t, 1)
 	want = map[string]string{"db1 minio-a": "MISSING", "db1 minio-b": "OK", "db1 local": "OK"}
 	if got := js.states(); !sameMap(got, want) {
