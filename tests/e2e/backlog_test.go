@@ -153,6 +153,10 @@ func TestBacklogNextRunUploads(t *testing.T) {
 	if r := w.cmd(t, "verify", "--database", "db1"); r.exit != 0 {
 		t.Fatalf("verify: exit %d\n%s", r.exit, r.stderr)
 	}
+	// And the monitoring check agrees: db1 is OK on every upstream.
+	if r := w.cmd(t, "status", "--database", "db1"); r.exit != 0 || strings.Count(r.stdout, " OK") != 3 {
+		t.Fatalf("status after the retry: exit %d\n%s\n%s", r.exit, r.stdout, r.stderr)
+	}
 }
 
 // TestBacklogUpstreamDiesDuringUpload: minio-b is killed part way through
