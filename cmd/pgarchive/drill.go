@@ -73,11 +73,7 @@ func runDrill(c *cli.Context) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	db := ""
-	if len(dbs) == 1 {
-		db = dbs[0]
-	}
-	s, err := openSession(ctx, c, db)
+	s, err := openSessionFor(ctx, c, dbs)
 	if err != nil {
 		return err
 	}

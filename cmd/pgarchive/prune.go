@@ -109,11 +109,7 @@ func runPrune(c *cli.Context) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	one := ""
-	if len(dbs) == 1 {
-		one = dbs[0]
-	}
-	s, err := openSession(ctx, c, one)
+	s, err := openSessionFor(ctx, c, dbs)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,16 @@ func openSession(ctx context.Context, c *cli.Context, db string) (*session, erro
 	return &session{settings: s, prefix: prefix, ups: ups, cat: cat}, nil
 }
 
+// openSessionFor opens a session for commands taking --database more than
+// once: one database narrows the listing to its folder; several (or none)
+// need the whole catalog, which the command then filters.
+func openSessionFor(ctx context.Context, c *cli.Context, dbs []string) (*session, error) {
+	if len(dbs) == 1 {
+		return openSession(ctx, c, dbs[0])
+	}
+	return openSession(ctx, c, "")
+}
+
 // unlisted reports upstreams that could not be listed; their absence makes
 // every listing incomplete, so the commands fail after showing the rest.
 func (s *session) unlisted() error {

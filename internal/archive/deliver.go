@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/rclone/rclone/fs"
 	rhash "github.com/rclone/rclone/fs/hash"
 
 	"github.com/pgarchive/pgarchive/internal/manifest"
@@ -56,7 +55,7 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 	m := d.Manifest
 	size := m.Ciphertext.Size
 	mkey := d.Key + naming.ManifestSuffix
-	if err := removeIfPresent(ctx, u, mkey); err != nil {
+	if err := remote.Remove(ctx, u, mkey); err != nil {
 		return Delivered{}, fmt.Errorf("removing the manifest of the copy to be replaced: %w", err)
 	}
 	hs, err := cipherHashers([]*remote.Upstream{u}, size)
@@ -118,17 +117,6 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 		out.Verified = v.Hash
 	}
 	return out, nil
-}
-
-func removeIfPresent(ctx context.Context, u *remote.Upstream, key string) error {
-	obj, err := u.Fs.NewObject(ctx, key)
-	if errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return obj.Remove(ctx)
 }
 
 func lengthLabel(n, size int64) string {

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rclone/rclone/fs"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgarchive/pgarchive/internal/catalog"
@@ -243,7 +242,7 @@ func removeArchive(ctx context.Context, ups []*remote.Upstream, r Removal) (map[
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := deleteObject(ctx, ups[t.Upstream], t.Key); err != nil {
+				if err := remote.Remove(ctx, ups[t.Upstream], t.Key); err != nil {
 					mu.Lock()
 					errs[t.Upstream] = errors.Join(errs[t.Upstream], fmt.Errorf("deleting %s %s: %w", what, t.Key, err))
 					mu.Unlock()
@@ -278,16 +277,6 @@ func touchedBy(r Removal) []int { return Touched([]Removal{r}) }
 
 // deleteObject deletes key on u; an object that is already gone counts as
 // deleted (another prune, or an operator, got there first).
-func deleteObject(ctx context.Context, u *remote.Upstream, key string) error {
-	obj, err := u.Fs.NewObject(ctx, key)
-	if errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return obj.Remove(ctx)
-}
 
 // record folds the jobs into the result's rows and counts and returns how
 // many archives failed.

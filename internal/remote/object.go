@@ -25,6 +25,19 @@ func Exists(ctx context.Context, u *Upstream, key string) (bool, error) {
 	}
 }
 
+// Remove deletes key from u; a key that is not there is no error, so that
+// an interrupted prune or heal can simply run again.
+func Remove(ctx context.Context, u *Upstream, key string) error {
+	obj, err := u.Fs.NewObject(ctx, key)
+	if errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return obj.Remove(ctx)
+}
+
 // Put uploads size bytes from r to key; size -1 streams an unknown length.
 // No local copy is made: backends that can't stream unknown sizes fail.
 func Put(ctx context.Context, u *Upstream, key string, r io.Reader, size int64, modTime time.Time) (fs.Object, error) {
