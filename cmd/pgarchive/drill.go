@@ -10,7 +10,6 @@ import (
 	"github.com/pgarchive/pgarchive/internal/checks"
 	"github.com/pgarchive/pgarchive/internal/drill"
 	"github.com/pgarchive/pgarchive/internal/metrics"
-	"github.com/pgarchive/pgarchive/internal/naming"
 )
 
 func drillCommand() *cli.Command {
@@ -62,11 +61,9 @@ func runDrill(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dbs := c.StringSlice("database")
-	for _, db := range dbs {
-		if err := naming.ValidateDatabase(db); err != nil {
-			return usageError("%v", err)
-		}
+	dbs, err := databaseFlags(c)
+	if err != nil {
+		return err
 	}
 	if c.Duration("max-age") < 0 {
 		return usageError("--max-age must not be negative")

@@ -9,7 +9,6 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/prune"
 	"github.com/pgarchive/pgarchive/internal/retention"
 )
@@ -101,11 +100,9 @@ func runPrune(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dbs := c.StringSlice("database")
-	for _, db := range dbs {
-		if err := naming.ValidateDatabase(db); err != nil {
-			return usageError("%v", err)
-		}
+	dbs, err := databaseFlags(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := signalContext()
 	defer cancel()

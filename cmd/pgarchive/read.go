@@ -62,6 +62,17 @@ func openSession(ctx context.Context, c *cli.Context, db string) (*session, erro
 	return &session{settings: s, prefix: prefix, ups: ups, cat: cat}, nil
 }
 
+// databaseFlags returns the repeatable --database values, each checked.
+func databaseFlags(c *cli.Context) ([]string, error) {
+	dbs := c.StringSlice("database")
+	for _, db := range dbs {
+		if err := naming.ValidateDatabase(db); err != nil {
+			return nil, usageError("%v", err)
+		}
+	}
+	return dbs, nil
+}
+
 // openSessionFor opens a session for commands taking --database more than
 // once: one database narrows the listing to its folder; several (or none)
 // need the whole catalog, which the command then filters.

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/metrics"
-	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/status"
 )
 
@@ -75,11 +74,9 @@ func runStatus(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("status takes no arguments (got %q)", c.Args().First())
 	}
-	dbs := c.StringSlice("database")
-	for _, db := range dbs {
-		if err := naming.ValidateDatabase(db); err != nil {
-			return usageError("%v", err)
-		}
+	dbs, err := databaseFlags(c)
+	if err != nil {
+		return err
 	}
 	maxAge := c.Duration("max-age")
 	if maxAge < 0 {
