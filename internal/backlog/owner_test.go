@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/tests/harness"
 )
 
 // ownerHelperEnv, when set, makes TestRootLeavesBacklogToOwner the service
@@ -80,7 +80,7 @@ func TestRootLeavesBacklogToOwner(t *testing.T) {
 
 	// The service user's turn, in a process of its own.
 	bin := filepath.Join(base, "backlog.test")
-	if err := copyExecutable(os.Args[0], bin); err != nil {
+	if err := harness.CopyExecutable(os.Args[0], bin); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-test.run=^TestRootLeavesBacklogToOwner$", "-test.v")
@@ -123,21 +123,4 @@ func retryAsOwner(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	sp.Discard()
-}
-
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -2,7 +2,6 @@ package scratchpg
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -55,7 +54,7 @@ func asUnprivileged(t *testing.T) bool {
 		if binErr = os.Chmod(binDir, 0o755); binErr != nil {
 			return
 		}
-		binErr = copyFile(os.Args[0], filepath.Join(binDir, "scratchpg.test"))
+		binErr = harness.CopyExecutable(os.Args[0], filepath.Join(binDir, "scratchpg.test"))
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
@@ -88,21 +87,4 @@ func asUnprivileged(t *testing.T) bool {
 		t.Fatalf("as user postgres the test did not run")
 	}
 	return true
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
