@@ -87,5 +87,8 @@ func runDemo(c *cli.Context) error {
 	fmt.Fprintf(out, "  pgarchive --rclone-config %s list\n", w.RcloneConfig)
 	fmt.Fprintf(out, "  pgarchive --rclone-config %s verify --deep --identity-file %s\n", w.RcloneConfig, w.IdentityFile)
 	fmt.Fprintf(out, "  pgarchive --rclone-config %s restore --database %s --output - --identity-file %s | head\n", w.RcloneConfig, c.String("database"), w.IdentityFile)
+	fmt.Fprintf(out, "  pgarchive --rclone-config %s status\n", w.RcloneConfig)
+	fmt.Fprintf(out, "  rm -r %s/%s && pgarchive --rclone-config %s heal   # then list again\n", w.Upstreams[1], c.String("database"), w.RcloneConfig)
+	fmt.Fprintf(out, "  pgarchive --rclone-config %s prune --keep-daily 7 --dry-run\n", w.RcloneConfig)
 	return nil
 }
