@@ -7,7 +7,8 @@
 #      of BENCH_GZ_MIB MiB (default 1024) with ~3x compressible rows;
 #   2. restore --into  vs  gunzip -c | psql --single-transaction, into a fresh
 #      database of a scratch PostgreSQL 15 cluster (fsync=off) on tmpfs;
-#   3. list (table and --json)  vs  rclone lsjson -R, over BENCH_ARCHIVES
+#   3. list (table and --json)  vs  rclone lsjson -R, over BENCH_ARCHIVES; and,
+#      without a target, status, prune --dry-run and heal --dry-run --quick
 #      (default 10000) archives on two MinIO servers on tmpfs.
 # Rows of one part run round-robin, BENCH_REPS (3), BENCH_INTO_REPS (3) and
 # BENCH_LIST_REPS (3) times each; the verdict uses the ratio of the medians,
@@ -239,7 +240,8 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
   for p in "${copies[@]}"; do wait "$p"; done
   echo "  copied to both buckets in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}") s"
   rm -rf "$work/tree"
-  list=("$pga" --log-target stderr --rclone-config "$mconf" list)
+  pgabase=("$pga" --log-target stderr --rclone-config "$mconf")
+  list=("${pgabase[@]}" list)
   for k in 1 2; do
     /usr/bin/time -v -o "$work/timev" "${list[@]}" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
     w=$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$work/timev")
@@ -262,7 +264,12 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
   cmd["rclone lsjson -R bucket a"]="rclone --config '$mconf' lsjson -R ma:bench"
   cmd["rclone lsjson -R bucket b"]="rclone --config '$mconf' lsjson -R mb:bench"
   cmd["rclone lsjson -R --no-modtime union"]="rclone --config '$mconf' lsjson -R --no-modtime --no-mimetype archive-target-database:"
-  rows_list=("pgarchive list" "pgarchive list --json" "rclone lsjson -R union" "rclone lsjson -R bucket a" "rclone lsjson -R bucket b" "rclone lsjson -R --no-modtime union")
+  # The lifecycle commands start from the same catalog scan as list.
+  cmd["pgarchive status"]="${pgabase[*]} status --max-age 0"
+  cmd["pgarchive prune --dry-run"]="${pgabase[*]} prune --dry-run --keep-daily 30 --keep-monthly 12"
+  cmd["pgarchive heal --dry-run --quick"]="${pgabase[*]} heal --dry-run --quick"
+  rows_list=("pgarchive list" "pgarchive list --json" "rclone lsjson -R union" "rclone lsjson -R bucket a" "rclone lsjson -R bucket b" "rclone lsjson -R --no-modtime union"
+    "pgarchive status" "pgarchive prune --dry-run" "pgarchive heal --dry-run --quick")
   if command -v hyperfine >/dev/null || { [ "${BENCH_HYPERFINE:-1}" != 0 ] && apt-get install -y -qq hyperfine >/dev/null 2>&1; }; then
     echo "  hyperfine, 1 warmup + $list_reps runs each (median):"
     for name in "${rows_list[@]}"; do
@@ -283,6 +290,9 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
   # lsjson reads each object's modification time, which on S3 is a HEAD per
   # object; --no-modtime is the listing alone, the floor for any lister.
   info "  list vs lsjson -R --no-modtime" "pgarchive list" "rclone lsjson -R --no-modtime union"
+  for k in "pgarchive status" "pgarchive prune --dry-run" "pgarchive heal --dry-run --quick"; do
+    info "  ${k#pgarchive } vs lsjson -R" "$k" "rclone lsjson -R union"
+  done
 fi
 
 echo
