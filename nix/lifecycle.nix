@@ -29,9 +29,14 @@ let
   keepRuleSet = lib.any (r: prune.keep.${r} != null && prune.keep.${r} != 0) wiring.keepCounts
     || prune.keep.within != null;
 
-  # The shape of prune's --keep-within (restic's spans and Go's durations);
-  # the helper itself refuses what is ambiguous, such as a bare "6m".
-  isKeepWithin = d: builtins.match "(([0-9]+([.][0-9]*)?|[.][0-9]+)(y|m|w|d|h|s|ms|us|µs|μs|ns))+" d != null;
+  # The shape of prune's --keep-within (restic's spans and Go's durations),
+  # minus what the helper refuses as ambiguous (months or minutes?): an "m"
+  # standing alone or right after weeks or days, such as "6m" or "2d30m".
+  # Refusing it here fails the rebuild instead of the first nightly prune.
+  isKeepWithin = d:
+    builtins.match "(([0-9]+([.][0-9]*)?|[.][0-9]+)(y|m|w|d|h|s|ms|us|µs|μs|ns))+" d != null
+    && builtins.match "[0-9.]+m" d == null
+    && builtins.match ".*[wd][0-9.]+m([0-9.].*)?" d == null;
 
   keepOption = what: mkOption {
     type = types.nullOr (types.addCheck types.int (n: n >= -1));
@@ -221,7 +226,7 @@ in
         }
         {
           assertion = prune.keep.within == null || isKeepWithin prune.keep.within;
-          message = "services.pgarchive.prune.keep.within = \"${toString prune.keep.within}\" is not a duration prune accepts: write e.g. 36h, 30d, 2w or 1y6m.";
+          message = "services.pgarchive.prune.keep.within = \"${toString prune.keep.within}\" is not a duration prune accepts: write e.g. 36h, 30d, 2w or 1y6m (a bare or day-following \"m\" is ambiguous: 180d or 0y6m for months, 30m0s for minutes).";
         }
         {
           assertion = prune.rcloneConfigFile != null || cfg.environmentFile != null;

@@ -272,6 +272,8 @@ func TestLifecycleModule(t *testing.T) {
 		{"prune without a keep rule", "services.pgarchive.prune: no keep rule: set at least one of prune.keep.last", prune(m{})},
 		{"prune with only zero rules", "services.pgarchive.prune: no keep rule", prune(m{"keep": m{"last": 0, "daily": 0}})},
 		{"keep.within in words", `services.pgarchive.prune.keep.within = "30 days" is not a duration prune accepts`, prune(m{"keep": m{"within": "30 days"}})},
+		{"keep.within months or minutes", `services.pgarchive.prune.keep.within = "6m" is not a duration prune accepts`, prune(m{"keep": m{"within": "6m"}})},
+		{"keep.within minutes after days", `services.pgarchive.prune.keep.within = "2d30m" is not a duration prune accepts`, prune(m{"keep": m{"within": "2d30m"}})},
 		{"prune's rclone.conf in the store", "services.pgarchive.prune.rcloneConfigFile is " + store + "rc, inside the world-readable Nix store",
 			prune(m{"keep": m{"last": 1}, "rcloneConfigFile": store + "rc"})},
 		{"prune without rclone.conf", "services.pgarchive.prune.rcloneConfigFile is not set",
