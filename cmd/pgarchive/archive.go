@@ -209,15 +209,11 @@ func healDatabase(ctx context.Context, s *Settings, prefix, db string) error {
 	if err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
-	writable, err := writableUpstreams(ctx, s.Remote)
-	if err != nil {
-		return fmt.Errorf("heal: %w", err)
-	}
 	cat, err := catalog.Scan(ctx, ups, prefix, db)
 	if err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
-	if err := healAndReport(ctx, cat, heal.Options{Upstreams: ups, Writable: writable, Quick: true, Log: logger}, db, s.MetricsDir); err != nil {
+	if err := healAndReport(ctx, cat, heal.Options{Upstreams: ups, Writable: writableOf(ups), Quick: true, Log: logger}, db, s.MetricsDir); err != nil {
 		return err
 	}
 	return (&session{cat: cat}).unlisted()

@@ -30,6 +30,9 @@ stale manifest on the target is removed before its data is replaced, so a half-h
 copy never looks complete. If a source turns out damaged while it is read, the next
 complete copy is used, and the damaged one is healed as well. Only ciphertext moves: no
 key is needed. Read-only (:ro) and no-create (:nc) union members serve as sources only.
+An archive that only :ro members still hold whole is not copied to upstreams that hold
+nothing of it: prune removed it there (prune never deletes on :ro), and bringing it back
+would undo every prune.
 
 --quick trusts the listing and skips asking for backend hashes, which local and SFTP
 upstreams compute by reading every copy; it still never copies a damaged source (every
@@ -69,28 +72,20 @@ func runHeal(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	writable, err := writableUpstreams(ctx, s.settings.Remote)
-	if err != nil {
-		return err
-	}
-	opt := heal.Options{Upstreams: s.ups, Writable: writable, Quick: c.Bool("quick"), DryRun: c.Bool("dry-run"), Log: logger}
+	opt := heal.Options{Upstreams: s.ups, Writable: writableOf(s.ups), Quick: c.Bool("quick"), DryRun: c.Bool("dry-run"), Log: logger}
 	if err := healAndReport(ctx, s.cat, opt, db, s.settings.MetricsDir); err != nil {
 		return err
 	}
 	return s.unlisted()
 }
 
-// writableUpstreams names the upstreams of remote that take new objects.
-func writableUpstreams(ctx context.Context, rem string) (map[string]bool, error) {
-	ups, err := remote.Resolve(ctx, rem, remote.Options{})
-	if err != nil {
-		return nil, err
-	}
+// writableOf names the upstreams that take new copies (not :ro or :nc).
+func writableOf(ups []*remote.Upstream) map[string]bool {
 	w := map[string]bool{}
 	for _, u := range ups {
-		w[u.Name] = true
+		w[u.Name] = u.Creates()
 	}
-	return w, nil
+	return w
 }
 
 // healAndReport heals the catalog's archives, logs a summary, records the

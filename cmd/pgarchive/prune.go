@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rclone/rclone/fs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/prune"
@@ -110,10 +109,9 @@ func runPrune(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ro := readOnlyMembers(s.settings.Remote)
 	deletable := make([]bool, len(s.ups))
 	for i, u := range s.ups {
-		deletable[i] = !ro[u.Name]
+		deletable[i] = u.Deletes()
 	}
 	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{
 		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable,
@@ -172,26 +170,4 @@ func describePolicy(p retention.Policy) string {
 		parts = append(parts, "keep-within "+prune.FormatDuration(p.Within))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// readOnlyMembers names the union members marked :ro: prune lists them, as
-// their copies count, but never deletes there, as rclone's union would not.
-// :nc members take no new files but allow deletes, in rclone as here.
-func readOnlyMembers(remoteName string) map[string]bool {
-	info, name, _, conn, err := fs.ParseRemote(remoteName)
-	if err != nil || info.Name != "union" {
-		return nil
-	}
-	raw, _ := fs.ConfigMap(info.Prefix, info.Options, name, conn).Get("upstreams")
-	var list fs.SpaceSepList
-	if list.Set(raw) != nil {
-		return nil
-	}
-	ro := map[string]bool{}
-	for _, m := range list {
-		if n, ok := strings.CutSuffix(m, ":ro"); ok {
-			ro[n] = true
-		}
-	}
-	return ro
 }

@@ -69,7 +69,7 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 	}
 	copies := make([]Copy, len(a.Copies))
 	for i, u := range opt.Upstreams {
-		copies[i] = Copy{State: a.State(i), Writable: opt.Writable[u.Name]}
+		copies[i] = Copy{State: a.State(i), Writable: opt.Writable[u.Name], ReadOnly: u.Mode == remote.ReadOnly}
 		if copies[i].State == catalog.Complete && !opt.Quick {
 			h, err := backendHash(ctx, u, a.Key, a.Manifest)
 			if err != nil {

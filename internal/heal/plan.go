@@ -23,6 +23,7 @@ type Copy struct {
 	State    catalog.State
 	Hash     Hash
 	Writable bool // not a :ro or :nc union member
+	ReadOnly bool // a :ro member: prune never deletes there
 }
 
 // Why a copy needs healing, for messages.
@@ -39,15 +40,23 @@ func (c Copy) Why() string {
 // upstreams are left alone, since nothing is known about them. Sources are
 // complete copies not known to be bad, those whose hash was confirmed first.
 // An archive without any source has nothing to heal from.
+//
+// An archive that only read-only members still hold completely is not
+// copied to upstreams that hold nothing of it: prune removed it everywhere
+// it could, and bringing it back would undo every prune, night after night.
 func Plan(copies []Copy) (targets, sources []int) {
 	var unchecked []int
+	onlyReadOnly := true
 	for i, c := range copies {
 		switch {
 		case c.State == catalog.Complete && c.Hash == HashOK:
 			sources = append(sources, i)
 		case c.State == catalog.Complete && c.Hash == HashUnchecked:
 			unchecked = append(unchecked, i)
+		default:
+			continue
 		}
+		onlyReadOnly = onlyReadOnly && c.ReadOnly
 	}
 	sources = append(sources, unchecked...)
 	if len(sources) == 0 {
@@ -58,7 +67,11 @@ func Plan(copies []Copy) (targets, sources []int) {
 			continue
 		}
 		switch c.State {
-		case catalog.Missing, catalog.Incomplete, catalog.NoData, catalog.WrongSize:
+		case catalog.Missing:
+			if !onlyReadOnly {
+				targets = append(targets, i)
+			}
+		case catalog.Incomplete, catalog.NoData, catalog.WrongSize:
 			targets = append(targets, i)
 		case catalog.Complete:
 			if c.Hash == HashBad {

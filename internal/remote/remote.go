@@ -22,9 +22,25 @@ import (
 type Upstream struct {
 	Name string // as written in rclone.conf, e.g. "minio-a:pgarchive" or "/srv/backup"
 	Root string // Name joined with the remote's own path
+	Mode Mode   // the union member's mode; ReadWrite for a remote that is not a union
 	Fs   fs.Fs  // nil when it could not be opened; Err says why
 	Err  error
 }
+
+// Mode is what rclone's union allows on a member, from its suffix.
+type Mode string
+
+const (
+	ReadWrite Mode = ""   // no suffix (or :writeback)
+	ReadOnly  Mode = "ro" // :ro: never written to, never deleted from
+	NoCreate  Mode = "nc" // :nc: takes no new objects, but may be deleted from
+)
+
+// Creates tells whether new archives (and healed copies) may go to u.
+func (u *Upstream) Creates() bool { return u.Mode == ReadWrite }
+
+// Deletes tells whether prune may delete from u, as rclone's union would.
+func (u *Upstream) Deletes() bool { return u.Mode != ReadOnly }
 
 // LoadConfig points rclone at path and parses it, reporting syntax errors
 // with the file name instead of rclone's exit-on-error loader.
@@ -114,12 +130,12 @@ func Resolve(ctx context.Context, remote string, opt Options) ([]*Upstream, erro
 	}
 	var ups []*Upstream
 	for _, member := range list {
-		member, writable := stripMode(member)
-		if !writable && !opt.Read {
+		member, mode := stripMode(member)
+		if mode != ReadWrite && !opt.Read {
 			continue
 		}
 		root := fspath.JoinRootPath(member, rpath)
-		u := &Upstream{Name: member, Root: root}
+		u := &Upstream{Name: member, Root: root, Mode: mode}
 		u.Fs, u.Err = open(ctx, streamRoot(root, opt.StreamTotal))
 		ups = append(ups, u)
 	}
@@ -132,15 +148,15 @@ func Resolve(ctx context.Context, remote string, opt Options) ([]*Upstream, erro
 	return ups, nil
 }
 
-// stripMode removes rclone union's per-upstream suffix. Read-only (:ro) and
-// no-create (:nc) members can't take new archives.
-func stripMode(member string) (string, bool) {
-	for _, s := range []string{":ro", ":nc"} {
-		if strings.HasSuffix(member, s) {
-			return strings.TrimSuffix(member, s), false
+// stripMode splits rclone union's per-upstream suffix from a member.
+// Read-only (:ro) and no-create (:nc) members can't take new archives.
+func stripMode(member string) (string, Mode) {
+	for _, m := range []Mode{ReadOnly, NoCreate} {
+		if name, ok := strings.CutSuffix(member, ":"+string(m)); ok {
+			return name, m
 		}
 	}
-	return strings.TrimSuffix(member, ":writeback"), true
+	return strings.TrimSuffix(member, ":writeback"), ReadWrite
 }
 
 func open(ctx context.Context, root string) (fs.Fs, error) {

@@ -55,14 +55,18 @@ func TestCheckSyntax(t *testing.T) {
 
 func TestStripMode(t *testing.T) {
 	for in, want := range map[string]struct {
-		name     string
-		writable bool
+		name string
+		mode Mode
 	}{
-		"s3:bucket": {"s3:bucket", true}, "s3:bucket:ro": {"s3:bucket", false},
-		"/srv/x:nc": {"/srv/x", false}, "b2:x:writeback": {"b2:x", true},
+		"s3:bucket": {"s3:bucket", ReadWrite}, "s3:bucket:ro": {"s3:bucket", ReadOnly},
+		"/srv/x:nc": {"/srv/x", NoCreate}, "b2:x:writeback": {"b2:x", ReadWrite},
 	} {
-		if n, w := stripMode(in); n != want.name || w != want.writable {
-			t.Errorf("stripMode(%q) = %q, %v", in, n, w)
+		if n, m := stripMode(in); n != want.name || m != want.mode {
+			t.Errorf("stripMode(%q) = %q, %q", in, n, m)
+		}
+		u := &Upstream{Mode: want.mode}
+		if u.Creates() != (want.mode == ReadWrite) || u.Deletes() != (want.mode != ReadOnly) {
+			t.Errorf("%s: creates %v, deletes %v", in, u.Creates(), u.Deletes())
 		}
 	}
 }
