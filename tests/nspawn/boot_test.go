@@ -101,18 +101,40 @@ ExecStart=%s --sync
 	writeFile(t, filepath.Join(units, target), "[Unit]\nDescription=pgarchive nspawn test\nWants="+u.Name+".service "+doneUnit+"\n", 0o644)
 
 	b := &bootResult{unit: u.Name, db: u.DB, journal: t.TempDir()}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	b.console, b.exit = runContainer(t, nspawnBoot{
+		exe: w.nspawn, machine: fmt.Sprintf("pgarchive-test-%d-%d", os.Getpid(), w.bootCount),
+		units: units, journal: b.journal, target: target, timeout: 6 * time.Minute,
+		binds: []string{
+			"--bind-ro=" + opt + ":" + optDir,
+			"--bind-ro=" + w.secrets + ":" + keysDir,
+			"--bind=" + w.pg.DumpDir + ":" + dumpDir,
+			"--bind=" + w.pg.SocketDir + ":/run/postgresql",
+		},
+	})
+	t.Logf("boot %d: exit %d", w.bootCount, b.exit)
+	return b
+}
+
+// nspawnBoot is one boot of the host's own tree under systemd-nspawn, with the
+// test's units and a journal directory the test reads afterwards.
+type nspawnBoot struct {
+	exe, machine, units, journal, target string
+	binds                                []string // extra --bind/--bind-ro flags
+	timeout                              time.Duration
+	hint                                 string // said when the boot does not end in time
+}
+
+// runContainer boots, waits for the container to power off (the target's
+// SuccessAction/FailureAction) and returns its console and exit status.
+func runContainer(t *testing.T, n nspawnBoot) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.nspawn, "--quiet", "--directory=/", "--volatile=yes", "--register=no", "--keep-unit",
-		"--machine="+fmt.Sprintf("pgarchive-test-%d-%d", os.Getpid(), w.bootCount),
-		"--bind-ro=/etc",
-		"--bind-ro="+units+":/run/systemd/system",
-		"--bind="+b.journal+":/var/log/journal",
-		"--bind-ro="+opt+":"+optDir,
-		"--bind-ro="+w.secrets+":"+keysDir,
-		"--bind="+w.pg.DumpDir+":"+dumpDir,
-		"--bind="+w.pg.SocketDir+":/run/postgresql",
-		"--boot", "--", "systemd.unit="+target)
+	args := []string{"--quiet", "--directory=/", "--volatile=yes", "--register=no", "--keep-unit",
+		"--machine=" + n.machine, "--bind-ro=/etc",
+		"--bind-ro=" + n.units + ":/run/systemd/system", "--bind=" + n.journal + ":/var/log/journal"}
+	args = append(append(args, n.binds...), "--boot", "--", "systemd.unit="+n.target)
+	cmd := exec.CommandContext(ctx, n.exe, args...)
 	// SIGTERM makes nspawn power the container off cleanly.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
@@ -120,19 +142,19 @@ ExecStart=%s --sync
 	cmd.Stdout, cmd.Stderr = &console, &console
 	start := time.Now()
 	err := cmd.Run()
-	b.console = console.String()
 	var ee *exec.ExitError
+	exit := 0
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		t.Fatalf("container did not exit in time\n%s", b.console)
+		t.Fatalf("container did not exit in time%s\n%s", n.hint, tail(console.String(), 3000))
 	case asExit(err, &ee):
-		b.exit = ee.ExitCode()
+		exit = ee.ExitCode()
 	default:
-		t.Fatalf("systemd-nspawn: %v\n%s", err, b.console)
+		t.Fatalf("systemd-nspawn: %v\n%s", err, console.String())
 	}
-	t.Logf("boot %d: exit %d in %s", w.bootCount, b.exit, time.Since(start).Round(time.Millisecond))
-	return b
+	t.Logf("%s: exit %d in %s", n.machine, exit, time.Since(start).Round(time.Millisecond))
+	return console.String(), exit
 }
 
 func asExit(err error, ee **exec.ExitError) bool {

@@ -1,19 +1,16 @@
 package nspawn_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -242,36 +239,17 @@ LoadCredential=webhook-url:%[6]s/webhook-url
 
 	b := &bootResult{unit: "postgresqlBackup-db1", db: "db1", journal: t.TempDir()}
 	good, good2 := t.TempDir(), t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nspawn, "--quiet", "--directory=/", "--volatile=yes", "--register=no", "--keep-unit",
-		"--machine="+fmt.Sprintf("pgarchive-notify-%d-%s", os.Getpid(), event),
-		"--bind-ro=/etc",
-		"--bind-ro="+units+":/run/systemd/system",
-		"--bind="+b.journal+":/var/log/journal",
-		"--bind-ro="+opt+":"+optDir,
-		"--bind-ro="+secrets+":"+keysDir,
-		"--bind-ro="+dumps+":"+dumpDir,
-		"--bind="+good+":/srv/good",
-		"--bind="+good2+":/srv/good2",
-		"--boot", "--", "systemd.unit="+target)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	var console strings.Builder
-	cmd.Stdout, cmd.Stderr = &console, &console
-	start := time.Now()
-	err := cmd.Run()
-	b.console = console.String()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		t.Fatalf("container did not exit in time (did the %s handler never run?)\n%s", event, tail(b.console, 3000))
-	case asExit(err, &ee):
-		b.exit = ee.ExitCode()
-	default:
-		t.Fatalf("systemd-nspawn: %v\n%s", err, b.console)
-	}
-	t.Logf("%s boot: exit %d in %s", event, b.exit, time.Since(start).Round(time.Millisecond))
+	b.console, b.exit = runContainer(t, nspawnBoot{
+		exe: nspawn, machine: fmt.Sprintf("pgarchive-notify-%d-%s", os.Getpid(), event),
+		units: units, journal: b.journal, target: target, timeout: 4 * time.Minute,
+		hint: fmt.Sprintf(" (did the %s handler never run?)", event),
+		binds: []string{
+			"--bind-ro=" + opt + ":" + optDir,
+			"--bind-ro=" + secrets + ":" + keysDir,
+			"--bind-ro=" + dumps + ":" + dumpDir,
+			"--bind=" + good + ":/srv/good",
+			"--bind=" + good2 + ":/srv/good2",
+		},
+	})
 	return b
 }
