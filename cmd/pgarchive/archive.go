@@ -12,13 +12,13 @@ import (
 
 	"github.com/pgarchive/pgarchive/internal/archive"
 	"github.com/pgarchive/pgarchive/internal/backlog"
-	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/crypt"
 	"github.com/pgarchive/pgarchive/internal/heal"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 func archiveCommand() *cli.Command {
@@ -96,6 +96,10 @@ func runArchive(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	signer, err := loadSigner(s)
+	if err != nil {
+		return err
+	}
 	src, err := openDump(c, s, db)
 	if err != nil {
 		return err
@@ -126,7 +130,7 @@ func runArchive(c *cli.Context) (err error) {
 	host, _ := os.Hostname()
 	job := archive.Job{
 		Database: db, Prefix: prefix, Source: src, Keys: k, Upstreams: ups,
-		Log: logger, Version: version, Host: host, Now: time.Now,
+		Log: logger, Version: version, Host: host, Now: time.Now, Signer: signer,
 	}
 	spool := startSpool(s, src)
 	if spool != nil {
@@ -179,7 +183,7 @@ func keepInBacklog(sp *backlog.Spool, s *Settings, res *archive.Result) {
 		return
 	}
 	k := backlog.Keep{Key: res.Key, Remote: s.Remote, Size: res.Manifest.Ciphertext.Size, Manifest: res.ManifestBody,
-		LastErrors: map[string]string{}}
+		Signature: res.Signature, LastErrors: map[string]string{}}
 	for _, o := range res.Outcomes {
 		if o.Err != nil {
 			k.Pending = append(k.Pending, o.Upstream)
@@ -209,7 +213,7 @@ func healDatabase(ctx context.Context, s *Settings, prefix, db string) error {
 	if err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
-	cat, err := catalog.Scan(ctx, ups, prefix, db)
+	cat, err := scan(ctx, s, ups, prefix, db)
 	if err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
@@ -232,4 +236,13 @@ func openDump(c *cli.Context, s *Settings, db string) (*archive.Source, error) {
 	default:
 		return archive.OpenFile(f)
 	}
+}
+
+// loadSigner reads --signing-key, or says once that archives go unsigned.
+func loadSigner(s *Settings) (*sign.Signer, error) {
+	if s.SigningKey == "" {
+		logger.Warn("archives are not signed: no --signing-key is configured, so readers can't tell them from forgeries")
+		return nil, nil
+	}
+	return sign.LoadSigner(s.SigningKey)
 }

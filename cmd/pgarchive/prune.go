@@ -47,6 +47,10 @@ an upstream cannot be listed, prune refuses too: it may hold copies the plan wou
 Read-only union members (:ro) are listed, and their copies count, but are never deleted from.
 An archive whose manifest exists but cannot be read is left out of the plan and never
 deleted (a failed read must not cost a backup); verify reports it.
+Untrusted archives (with --trusted-signer configured: no valid signature by one of them)
+and future-dated ones (named more than --max-clock-skew ahead) are never counted toward a
+keep rule, so a forgery can't make prune delete the genuine archives; they are listed as
+"skip" and never deleted, except untrusted ones with --remove-untrusted.
 
 One log line per removed archive and a summary (journald under systemd, with
 PGARCHIVE_DATABASE and PGARCHIVE_ARCHIVE). Exit status: 0 ok, 1 on any failure (a failed
@@ -66,6 +70,7 @@ Examples:
 			&cli.IntFlag{Name: "keep-yearly", Usage: "keep the newest archive of each of the last `N` years with one (-1: all)"},
 			&cli.StringFlag{Name: "keep-within", Usage: "keep every archive younger than `DURATION`, counted back from now: 36h, 30d, 2w, 1y6m, ..."},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print each database's plan (keep/remove and why) and delete nothing"},
+			&cli.BoolFlag{Name: "remove-untrusted", Usage: "also delete UNTRUSTED archives (no valid signature by a --trusted-signer); without it they are listed and never deleted"},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan and what was done as JSON, for scripts"},
 		},
 		Action: runPrune,
@@ -115,7 +120,7 @@ func runPrune(c *cli.Context) error {
 	}
 	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{
 		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable,
-		DryRun: c.Bool("dry-run"), Log: logger,
+		DryRun: c.Bool("dry-run"), RemoveUntrusted: c.Bool("remove-untrusted"), Log: logger,
 	})
 	writePruneMetrics(s.settings.MetricsDir, s, c.Bool("dry-run"), res, err)
 	if res != nil {

@@ -55,12 +55,25 @@ func openSession(ctx context.Context, c *cli.Context, db string) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.Scan(ctx, ups, prefix, db)
+	cat, err := scan(ctx, s, ups, prefix, db)
 	if err != nil {
 		return nil, err
 	}
 	return &session{settings: s, prefix: prefix, ups: ups, cat: cat}, nil
 }
+
+// scan reads the catalog under the settings' trust policy, saying once per
+// run when authenticity is not checked.
+func scan(ctx context.Context, s *Settings, ups []*remote.Upstream, prefix, db string) (*catalog.Catalog, error) {
+	if s.Trusted == nil && !warnedUnsigned {
+		warnedUnsigned = true
+		logger.Warn("authenticity is not checked: no --trusted-signer is configured, so anyone who can write to the store can plant archives that look genuine")
+	}
+	return catalog.Scan(ctx, ups, prefix, db, catalog.Policy{Trusted: s.Trusted, MaxSkew: s.MaxClockSkew})
+}
+
+// warnedUnsigned makes the warning above once per run.
+var warnedUnsigned bool
 
 // databaseFlags returns the repeatable --database values, each checked.
 func databaseFlags(c *cli.Context) ([]string, error) {
@@ -140,6 +153,9 @@ upstream one of:
    NO-DATA       manifest without data
    WRONG-SIZE    data object size differs from the manifest
    BAD-MANIFEST  no readable manifest on any upstream
+   UNTRUSTED     whole, but with trusted signers configured no copy's manifest carries a
+                 valid signature by one of them (never restored, drilled or counted)
+An archive named more than --max-clock-skew ahead of this host's clock is marked FUTURE.
 No key is needed. Exit status 1 when an upstream could not be listed.
 
 Examples:
@@ -190,6 +206,9 @@ type jsonArchive struct {
 	Compression string     `json:"compression,omitempty"`
 	Complete    int        `json:"complete_copies"`
 	Healthy     bool       `json:"healthy"`
+	Trust       string     `json:"trust"` // unchecked, trusted or untrusted
+	Signer      string     `json:"signer,omitempty"`
+	Future      bool       `json:"future,omitempty"`
 	Copies      []jsonCopy `json:"copies"`
 }
 
@@ -197,7 +216,8 @@ func printJSON(c *cli.Context, cat *catalog.Catalog) error {
 	out := make([]jsonArchive, 0, len(cat.Archives))
 	for _, a := range cat.Archives {
 		j := jsonArchive{Database: a.Name.Database, Archive: a.Name.Base(), Key: a.Key, Created: a.Name.Created,
-			Size: archiveSize(a), Complete: len(a.CompleteCopies()), Healthy: a.Healthy()}
+			Size: archiveSize(a), Complete: len(a.CompleteCopies()), Healthy: a.Healthy(),
+			Trust: a.Trust.String(), Signer: a.Signer, Future: a.Future}
 		if a.Manifest != nil {
 			j.DumpSize, j.Compression = a.Manifest.Dump.Size, a.Manifest.Dump.Compression
 		}
@@ -243,7 +263,11 @@ func printTable(c *cli.Context, cat *catalog.Catalog) {
 		if !a.Healthy() {
 			bad++
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name.Database, a.Name.Created.Format("2006-01-02 15:04:05"),
+		created := a.Name.Created.Format("2006-01-02 15:04:05")
+		if a.Future {
+			created += " FUTURE"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name.Database, created,
 			archive.HumanBytes(archiveSize(a)), a.Name.Base(), strings.Join(states, "\t"))
 	}
 	w.Flush()

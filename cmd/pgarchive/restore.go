@@ -20,7 +20,12 @@ func restoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "restore",
 		Usage: "decrypt an archive to a file, stdout, or straight into a database",
-		Description: `Fetches the archive from the first upstream holding a complete copy; if that copy turns
+		Description: `With trusted signers configured (--trusted-signer), only an archive whose manifest
+carries a valid signature by one of them is restored, and its data must match the age
+header the signed manifest pins before a byte is decrypted; --latest skips untrusted and
+future-dated archives, naming each, and --archive refuses an untrusted one.
+
+Fetches the archive from the first upstream holding a complete copy; if that copy turns
 out missing or corrupt part way, carries on from the next upstream at the same offset.
 Decryption and decompression are streamed: no plaintext is written anywhere but the output.
 At the end the dump's SHA-256 is checked against the manifest and a plain-SQL dump must end
@@ -136,23 +141,36 @@ func runRestore(c *cli.Context) error {
 	return nil
 }
 
-// pickArchive finds the requested archive, or the newest complete one.
+// pickArchive finds the requested archive, or the newest usable one: an
+// untrusted or future-dated archive is never taken for the latest, and
+// each one skipped is named.
 func pickArchive(s *session, db, ref string) (*catalog.Archive, error) {
 	if ref == "" {
-		if a := s.cat.Latest(db); a != nil {
+		a := s.cat.Latest(db)
+		for _, x := range s.cat.SuspectNewer(db, a) {
+			logger.Warn(fmt.Sprintf("%s: skipping %s, newer than the archive restored: %s", db, x.Key, x.Why()),
+				"database", db, "archive", x.Key)
+		}
+		if a != nil {
 			return a, nil
 		}
 		if err := s.unlisted(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("no complete archive of database %s on remote %q (pgarchive list shows what there is)", db, s.settings.Remote)
+		return nil, fmt.Errorf("no complete archive of database %s on remote %q that may be restored (pgarchive list shows what there is)", db, s.settings.Remote)
 	}
 	a := s.cat.Find(ref)
 	if a == nil || a.Name.Database != db {
 		return nil, fmt.Errorf("archive %s of database %s not found on remote %q (pgarchive list --database %s shows what there is)", ref, db, s.settings.Remote, db)
 	}
+	if a.Trust == catalog.TrustUntrusted {
+		return nil, fmt.Errorf("%s is %s: refusing to restore it", a.Key, a.Why())
+	}
 	if len(a.CompleteCopies()) == 0 {
 		return nil, fmt.Errorf("%s has no complete copy on any upstream (see pgarchive list --database %s)", a.Key, db)
+	}
+	if a.Future {
+		logger.Warn(fmt.Sprintf("%s: restoring %s as asked, though it is %s", db, a.Key, a.Why()), "database", db, "archive", a.Key)
 	}
 	return a, nil
 }

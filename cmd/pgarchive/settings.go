@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/urfave/cli/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/logging"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 func globalFlags() []cli.Flag {
@@ -31,6 +33,10 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "metrics-dir", EnvVars: []string{"PGARCHIVE_METRICS_DIR"}, Usage: "`DIR` of node_exporter's textfile collector: archive, drill, prune, heal and status write their metrics there (Prometheus text format, replaced atomically); empty: no metrics", TakesFile: true},
 		&cli.StringFlag{Name: "log-target", EnvVars: []string{"PGARCHIVE_LOG_TARGET"}, Value: "auto", Usage: "auto (journald when run by systemd, else stderr), journal or stderr"},
 		&cli.IntFlag{Name: "low-level-retries", EnvVars: []string{"PGARCHIVE_LOW_LEVEL_RETRIES"}, Value: 3, Usage: "how often rclone retries a failing request; S3 retries it again inside its SDK, so a dead upstream costs about N x N attempts with backoff while the others wait (rclone's own default of 10 means minutes)"},
+		&cli.StringFlag{Name: "signing-key", EnvVars: []string{"PGARCHIVE_SIGNING_KEY"}, Usage: "archive, retry and heal sign each manifest with the OpenSSH ed25519 private key in `FILE` (e.g. the host's /etc/ssh/ssh_host_ed25519_key via LoadCredential; may start with $CREDENTIALS_DIRECTORY)", TakesFile: true},
+		&cli.StringSliceFlag{Name: "trusted-signer", EnvVars: []string{"PGARCHIVE_TRUSTED_SIGNERS"}, Usage: "readers accept only archives signed by this public `KEY` (repeatable; an \"ssh-ed25519 AAAA... comment\" line); others are UNTRUSTED: never restored, drilled, counted or copied"},
+		&cli.StringFlag{Name: "trusted-signers-file", EnvVars: []string{"PGARCHIVE_TRUSTED_SIGNERS_FILE"}, Usage: "like --trusted-signer, one key per line of `FILE`, # comments", TakesFile: true},
+		&cli.StringFlag{Name: "max-clock-skew", EnvVars: []string{"PGARCHIVE_MAX_CLOCK_SKEW"}, Value: "10m", Usage: "an archive named more than this `DURATION` ahead of this host's clock is FUTURE: never counted as fresh, kept, deleted or restored as the latest"},
 		&cli.BoolFlag{Name: "verbose", Usage: "also log debug details, including rclone's"},
 	}
 }
@@ -48,6 +54,11 @@ type Settings struct {
 	StateDir        string
 	BacklogMaxSize  int64 // bytes
 	MetricsDir      string
+	SigningKey      string
+	// Trusted is nil when no trusted signer is configured: readers then
+	// work, but warn that authenticity is not checked.
+	Trusted      *sign.Trusted
+	MaxClockSkew time.Duration
 }
 
 // settings applies flag > environment > config file > default. urfave's
@@ -76,6 +87,7 @@ func settings(c *cli.Context) (*Settings, error) {
 		PgBin:           pick("pg-bin", file.PgBin),
 		StateDir:        pick("state-dir", file.StateDir),
 		MetricsDir:      pick("metrics-dir", file.MetricsDir),
+		SigningKey:      pick("signing-key", file.SigningKey),
 		Keys: keys.Sources{
 			Recipients:     file.Recipients,
 			RecipientsFile: pick("recipients-file", file.RecipientsFile),
@@ -90,10 +102,21 @@ func settings(c *cli.Context) (*Settings, error) {
 	if s.BacklogMaxSize, err = config.ParseSize(pick("backlog-max-size", file.BacklogMaxSize)); err != nil {
 		return nil, usageError("--backlog-max-size: %v", err)
 	}
-	for _, p := range []*string{&s.RcloneConfig, &s.Keys.RecipientsFile, &s.Keys.IdentityFile, &s.Keys.PassphraseFile} {
+	if s.MaxClockSkew, err = config.ParseClockSkew(pick("max-clock-skew", file.MaxClockSkew)); err != nil {
+		return nil, usageError("--max-clock-skew: %v", err)
+	}
+	signersFile := pick("trusted-signers-file", file.TrustedSignersFile)
+	for _, p := range []*string{&s.RcloneConfig, &s.Keys.RecipientsFile, &s.Keys.IdentityFile, &s.Keys.PassphraseFile, &s.SigningKey, &signersFile} {
 		if *p, err = config.ExpandCredentials(*p, os.Getenv); err != nil {
 			return nil, err
 		}
+	}
+	signers := file.TrustedSigners
+	if c.IsSet("trusted-signer") {
+		signers = c.StringSlice("trusted-signer")
+	}
+	if s.Trusted, err = sign.LoadTrusted(signers, signersFile); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

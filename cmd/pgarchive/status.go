@@ -25,6 +25,10 @@ size). Ages come from archive names, never from storage timestamps. States:
    STALE     complete archives, but the newest is older than --max-age
    MISSING   no complete archive of the database on that upstream
    UNLISTED  the upstream could not be listed (the error is shown)
+   UNTRUSTED an archive there has no valid signature by a --trusted-signer (a forgery, or
+             written without --signing-key); named, and never counted as fresh
+   FUTURE    an archive there is named more than --max-clock-skew ahead of this host's
+             clock (a wrong clock, or a forgery meant to look fresh forever)
 Databases given with --database are expected: one without any archive is MISSING on every
 upstream. Without --database every database found on the remote is checked. No key is
 needed; status never downloads an archive.
@@ -32,7 +36,8 @@ needed; status never downloads an archive.
 Output: a one-line summary (the status text monitoring systems show), then a table of
 database, upstream, newest archive, its age, complete archives held and state.
 
-Exit status: 0 when every entry is OK; 1 when anything is STALE, MISSING or UNLISTED, when
+Exit status: 0 when every entry is OK; 1 when anything is STALE, MISSING, UNLISTED,
+UNTRUSTED or FUTURE, when
 nothing was found at all, or when the remote cannot be reached; 2 for usage errors. That
 fits Nagios/Icinga plugin conventions (0 OK, 1 WARNING, 2 CRITICAL/UNKNOWN).
 

@@ -23,6 +23,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/sign"
 	"github.com/pgarchive/pgarchive/internal/tee"
 )
 
@@ -37,6 +38,9 @@ type Job struct {
 	Version   string
 	Host      string
 	Now       func() time.Time
+	// Signer, when set, signs the manifest; the signature is stored before
+	// the manifest, so a manifest never appears without it.
+	Signer *sign.Signer
 	// Spool, when set, also receives the ciphertext, the very bytes every
 	// upstream gets (age is randomized: it could not be made again), so
 	// that a copy some upstream failed to take can be kept for later. Its
@@ -62,7 +66,9 @@ type Result struct {
 	// ManifestBody is the manifest as put on the upstreams (nil when the
 	// stream failed and no manifest exists).
 	ManifestBody []byte
-	Outcomes     []Outcome
+	// Signature is the armored signature over ManifestBody, nil unsigned.
+	Signature []byte
+	Outcomes  []Outcome
 	// Spooled is true when job.Spool received the whole ciphertext.
 	Spooled  bool
 	SpoolErr error // why the spool was dropped, if it was
@@ -118,7 +124,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	}
 
 	started := time.Now()
-	sums, cipherSize, err := stream(ctx, job, res, live, outcome, opened(job.Upstreams))
+	sums, cipherSize, headerPin, err := stream(ctx, job, res, live, outcome, opened(job.Upstreams))
 	if err != nil {
 		for _, u := range live {
 			if outcome[u].Err == nil {
@@ -137,7 +143,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		Dump: manifest.Dump{Size: sums.plainSize, SHA256: sums.plainSHA256,
 			Compression: job.Source.Compression.Name, Source: job.Source.Kind},
 		Ciphertext: manifest.Blob{Size: cipherSize, SHA256: sums.cipher[rhash.SHA256],
-			MD5: sums.cipher[rhash.MD5], CRC32: sums.cipher[rhash.CRC32]},
+			MD5: sums.cipher[rhash.MD5], CRC32: sums.cipher[rhash.CRC32], HeaderSHA256: headerPin},
 		Key:       manifest.Key{Recipients: job.Keys.Described},
 		Pgarchive: manifest.Provenance{Version: job.Version, Host: job.Host},
 	}
@@ -146,6 +152,11 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		return res, fmt.Errorf("%s: manifest: %w", job.Database, err)
 	}
 	res.Manifest, res.ManifestBody = m, body
+	if job.Signer != nil {
+		if res.Signature, err = job.Signer.Sign(body); err != nil {
+			return res, fmt.Errorf("%s: signing the manifest: %w", job.Database, err)
+		}
+	}
 	for _, u := range live {
 		o := outcome[u]
 		if o.Err != nil {
@@ -160,7 +171,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			if v.Checked {
 				o.Verified = v.Hash
 			}
-			if err := putManifest(ctx, u, name.ManifestKey(job.Prefix), body, name.Created); err != nil {
+			if err := putManifest(ctx, u, res.Key, body, res.Signature, name.Created); err != nil {
 				o.Err = fmt.Errorf("manifest: %w", err)
 			}
 		}
@@ -193,7 +204,7 @@ func freeName(ctx context.Context, name naming.Name, prefix string, live []*remo
 		var still []*remote.Upstream
 		for _, u := range live {
 			found := false
-			for _, key := range []string{name.Key(prefix), name.ManifestKey(prefix)} {
+			for _, key := range []string{name.Key(prefix), name.ManifestKey(prefix), name.Key(prefix) + naming.SignatureSuffix} {
 				exists, err := remote.Exists(ctx, u, key)
 				if err != nil {
 					outcome[u].Err = fmt.Errorf("unreachable: %w", err)
@@ -328,16 +339,16 @@ func encryptInto(src io.Reader, enc *crypt.Encryptor, cw *io.PipeWriter) (int64,
 // stream runs both stages: plaintext -> {SHA-256, age}, then ciphertext ->
 // {hashes, one pipe per upload}. It returns the digests and the final
 // ciphertext size; per-upstream failures are left in outcome.
-func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome, hashFor []*remote.Upstream) (*sums, int64, error) {
+func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome, hashFor []*remote.Upstream) (*sums, int64, string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	enc, err := crypt.New(job.Keys.Recipients)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	hs, err := cipherHashers(hashFor, enc.Size(job.Source.Size))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	var sinks []tee.Sink
 	for _, h := range hs {
@@ -378,13 +389,13 @@ func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, 
 	}
 	wait()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	s := &sums{plainSize: n, plainSHA256: plainSum, cipher: map[rhash.Type]string{}}
 	for t, h := range hs {
 		s.cipher[t] = h.Hex()
 	}
-	return s, enc.Size(n), nil
+	return s, enc.Size(n), enc.HeaderSHA256(), nil
 }
 
 func sizeLabel(n int64) string {

@@ -22,6 +22,7 @@ type Delivery struct {
 	Key      string             // data object key
 	Manifest *manifest.Manifest // what the ciphertext must match
 	Body     []byte             // the manifest exactly as the other upstreams hold it
+	Sig      []byte             // its signature, nil when the archive is unsigned
 }
 
 // Delivered is what Deliver did.
@@ -109,7 +110,7 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 	if err != nil {
 		return Delivered{}, fmt.Errorf("verification failed: %w", err)
 	}
-	if err := putManifest(ctx, u, mkey, d.Body, m.Created); err != nil {
+	if err := putManifest(ctx, u, d.Key, d.Body, d.Sig, m.Created); err != nil {
 		return Delivered{}, fmt.Errorf("manifest: %w", err)
 	}
 	out := Delivered{Verified: rhash.None, Duration: time.Since(start)}

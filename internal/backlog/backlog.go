@@ -6,6 +6,7 @@
 //
 //	backlog/entries/<key>/data.age       the age file, byte for byte what the other upstreams got
 //	backlog/entries/<key>/manifest.json  its manifest, as put on the upstreams that took it
+//	backlog/entries/<key>/manifest.json.sig  its signature, when the archive is signed
 //	backlog/entries/<key>/entry.json     which upstreams still lack it (and which hold it)
 //	backlog/tmp/<random>/                an archive being spooled; never read as an entry
 //	backlog/lock                         taken while an entry is added (the size cap)
@@ -43,6 +44,7 @@ const dirMode = 0o750
 const (
 	dataFile     = "data.age"
 	manifestFile = "manifest.json"
+	sigFile      = "manifest.json.sig" // absent for unsigned archives
 	entryFile    = "entry.json"
 )
 

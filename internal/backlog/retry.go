@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -106,14 +107,14 @@ func retryEntry(ctx context.Context, opt RetryOptions, own *owner, listed *Entry
 		log.Error("retry: " + err.Error())
 		return
 	}
-	m, body, err := e.manifest()
+	m, body, sig, err := e.manifest()
 	if err != nil {
 		res.Broken++
 		res.Remaining++
 		log.Error(fmt.Sprintf("retry: %s: backlog entry %s: %v", e.Key, e.Dir, err))
 		return
 	}
-	d := archive.Delivery{Key: e.Key, Manifest: m, Body: body}
+	d := archive.Delivery{Key: e.Key, Manifest: m, Body: body, Sig: sig}
 	var still []string
 	if e.Meta.LastErrors == nil {
 		e.Meta.LastErrors = map[string]string{}
@@ -152,23 +153,32 @@ func retryEntry(ctx context.Context, opt RetryOptions, own *owner, listed *Entry
 	}
 }
 
-// manifest reads and checks the entry's manifest body against its data.
-func (e *Entry) manifest() (*manifest.Manifest, []byte, error) {
+// manifest reads and checks the entry's manifest body against its data,
+// and reads its signature (nil when the archive is unsigned). The
+// signature is carried along unjudged: readers judge it where they trust.
+func (e *Entry) manifest() (*manifest.Manifest, []byte, []byte, error) {
 	body, err := os.ReadFile(e.ManifestPath())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m, err := manifest.Parse(bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if m.Archive != e.Name.Base() {
-		return nil, nil, fmt.Errorf("manifest describes %s", m.Archive)
+		return nil, nil, nil, fmt.Errorf("manifest describes %s", m.Archive)
 	}
 	if m.Ciphertext.Size != e.Size {
-		return nil, nil, fmt.Errorf("%s has %d bytes, the manifest says %d", dataFile, e.Size, m.Ciphertext.Size)
+		return nil, nil, nil, fmt.Errorf("%s has %d bytes, the manifest says %d", dataFile, e.Size, m.Ciphertext.Size)
 	}
-	return m, body, nil
+	sig, err := os.ReadFile(filepath.Join(e.Dir, sigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return m, body, nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, body, sig, nil
 }
 
 // deliverOne stores e on the upstream called name unless it already holds

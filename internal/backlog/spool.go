@@ -142,6 +142,7 @@ type Keep struct {
 	Remote     string
 	Size       int64  // the ciphertext's size, from the manifest
 	Manifest   []byte // the manifest body the other upstreams got
+	Signature  []byte // its signature, nil when unsigned
 	Pending    []string
 	Held       []string
 	LastErrors map[string]string
@@ -173,6 +174,11 @@ func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
 		Pending: k.Pending, Held: k.Held, LastErrors: k.LastErrors}
 	if err := writeFileSync(filepath.Join(s.dir, manifestFile), k.Manifest, s.own); err != nil {
 		return err
+	}
+	if k.Signature != nil {
+		if err := writeFileSync(filepath.Join(s.dir, sigFile), k.Signature, s.own); err != nil {
+			return err
+		}
 	}
 	if err := writeMeta(s.dir, meta, s.own); err != nil {
 		return err

@@ -11,11 +11,13 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 // Object is one entry of an upstream's listing, relative to its root.
@@ -38,10 +40,38 @@ const (
 	WrongSize         // data size differs from the manifest's
 	BadManifest       // no copy of the manifest could be read and validated
 	Unlisted          // the upstream could not be listed
+	Untrusted         // whole, but no copy's manifest carries a trusted signature
 )
 
 func (s State) String() string {
-	return [...]string{"ok", "missing", "incomplete", "no-data", "wrong-size", "bad-manifest", "unlisted"}[s]
+	return [...]string{"ok", "missing", "incomplete", "no-data", "wrong-size", "bad-manifest", "unlisted", "untrusted"}[s]
+}
+
+// Trust is what a reader may believe of an archive's manifest.
+type Trust int
+
+const (
+	// TrustUnchecked: no trusted signer is configured, so nothing was checked.
+	TrustUnchecked Trust = iota
+	// TrustSigned: a manifest copy carries a valid signature by a trusted
+	// key; it is the archive's Manifest.
+	TrustSigned
+	// TrustUntrusted: trust is configured and no copy's manifest carries a
+	// valid signature by a trusted key (missing, invalid, another key's, or
+	// a format 1 manifest, which pins no data). Never restored, drilled,
+	// counted, copied, or deleted unless asked.
+	TrustUntrusted
+)
+
+func (t Trust) String() string { return [...]string{"unchecked", "trusted", "untrusted"}[t] }
+
+// Policy is how a reader judges what the store says.
+type Policy struct {
+	Trusted *sign.Trusted // nil: authenticity is not checked
+	Now     time.Time     // the reader's clock; zero: time.Now()
+	// MaxSkew is how far ahead of Now an archive's name may be before the
+	// archive is Future.
+	MaxSkew time.Duration
 }
 
 // Copy holds the raw facts of one upstream's listing for one archive.
@@ -49,7 +79,9 @@ type Copy struct {
 	HasData     bool
 	DataSize    int64
 	HasManifest bool
+	HasSig      bool      // a signature object sits beside the manifest
 	manifest    fs.Object // as listed; nil in pure tests
+	sig         fs.Object
 }
 
 // Archive is one archive across all upstreams.
@@ -61,6 +93,19 @@ type Archive struct {
 	// name; nil when none did (ManifestErr says why) or none was read.
 	Manifest    *manifest.Manifest
 	ManifestErr error
+	// Body and Sig are Manifest's bytes exactly as stored, and the
+	// signature read beside them (nil when none was read), so that heal
+	// can copy both unchanged.
+	Body, Sig []byte
+	// Trust says whether Manifest is vouched for; TrustErr says why not,
+	// per upstream, and Signer names the key that signed a trusted one.
+	Trust    Trust
+	TrustErr error
+	Signer   string
+	// Future is true when the archive's name is further ahead of the
+	// reader's clock than the policy allows: a wrong clock or a forgery
+	// meant to look like the newest backup forever.
+	Future bool
 
 	listed []bool // per upstream: was the upstream listed at all
 }
@@ -81,8 +126,37 @@ func (a *Archive) State(i int) State {
 		return BadManifest
 	case c.DataSize != a.Manifest.Ciphertext.Size:
 		return WrongSize
+	case a.Trust == TrustUntrusted:
+		return Untrusted
 	}
 	return Complete
+}
+
+// Usable reports whether a may stand for its database's newest backup:
+// some copy is complete (trusted, where trust is checked) and its name is
+// not in the future.
+func (a *Archive) Usable() bool {
+	return !a.Future && len(a.CompleteCopies()) > 0
+}
+
+// Suspect reports whether a is untrusted or future-dated: what readers
+// refuse to rely on and say so.
+func (a *Archive) Suspect() bool { return a.Future || a.Trust == TrustUntrusted }
+
+// Why says in a few words what makes a suspect archive suspect.
+func (a *Archive) Why() string {
+	var parts []string
+	if a.Trust == TrustUntrusted {
+		s := "UNTRUSTED"
+		if a.TrustErr != nil {
+			s += " (" + a.TrustErr.Error() + ")"
+		}
+		parts = append(parts, s)
+	}
+	if a.Future {
+		parts = append(parts, "FUTURE (named "+a.Name.Created.Format(time.RFC3339)+", ahead of this host's clock)")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // CompleteCopies lists the upstream indexes holding a complete copy.
@@ -107,6 +181,9 @@ type Catalog struct {
 	ListErrs  []error  // per upstream; nil when listed
 	Archives  []*Archive
 	Strays    int // objects that are neither archives nor manifests, ignored
+	// Checked is true when a trusted signer was configured, so every
+	// archive is Trusted or Untrusted.
+	Checked bool
 }
 
 // Assemble groups listings (one per upstream, nil with listErrs[i] set when
@@ -129,21 +206,30 @@ func Assemble(prefix string, upstreams []string, listings [][]Object, listErrs [
 	}
 	for i, objs := range listings {
 		for _, o := range objs {
-			key, isManifest := strings.CutSuffix(o.Key, naming.ManifestSuffix)
+			key, isSig := strings.CutSuffix(o.Key, naming.SignatureSuffix)
+			key, isManifest := strings.CutSuffix(key, naming.ManifestSuffix)
 			n, ok := parseKey(prefix, key)
-			if !ok {
+			if !ok || (isSig && !isManifest) {
 				c.Strays++
 				continue
 			}
 			a := get(key, n)
-			if isManifest {
+			switch {
+			case isSig:
+				a.Copies[i].HasSig, a.Copies[i].sig = true, o.Handle
+			case isManifest:
 				a.Copies[i].HasManifest, a.Copies[i].manifest = true, o.Handle
-			} else {
+			default:
 				a.Copies[i].HasData, a.Copies[i].DataSize = true, o.Size
 			}
 		}
 	}
 	for _, a := range byKey {
+		if !hasAny(a) && !hasData(a) {
+			// Only a signature, left by a delete cut short: no archive.
+			c.Strays++
+			continue
+		}
 		c.Archives = append(c.Archives, a)
 	}
 	sort.Slice(c.Archives, func(i, j int) bool {
@@ -188,16 +274,64 @@ func (c *Catalog) Databases() []string {
 	return out
 }
 
-// Latest returns db's newest archive that has at least one complete copy,
-// or nil. Newer archives without a complete copy are skipped: they are
-// failed or running uploads, not restorable backups.
+// Latest returns db's newest usable archive (see Usable), or nil. Newer
+// archives without a complete copy are skipped: they are failed or running
+// uploads, not restorable backups; so are untrusted and future-dated ones
+// (SuspectNewer lists those).
 func (c *Catalog) Latest(db string) *Archive {
 	for _, a := range c.Archives {
-		if a.Name.Database == db && len(a.CompleteCopies()) > 0 {
+		if a.Name.Database == db && a.Usable() {
 			return a
 		}
 	}
 	return nil
+}
+
+// SuspectNewer lists db's suspect archives (untrusted or future) that are
+// newer than than, or all of db's suspect archives when than is nil.
+func (c *Catalog) SuspectNewer(db string, than *Archive) []*Archive {
+	var out []*Archive
+	for _, a := range c.Archives { // newest first
+		if than != nil && a == than {
+			break
+		}
+		if a.Name.Database == db && a.Suspect() && hasAny(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func hasData(a *Archive) bool {
+	for _, c := range a.Copies {
+		if c.HasData {
+			return true
+		}
+	}
+	return false
+}
+
+// hasAny reports whether any upstream holds a manifest of a.
+func hasAny(a *Archive) bool {
+	for _, c := range a.Copies {
+		if c.HasManifest {
+			return true
+		}
+	}
+	return false
+}
+
+// Judge applies the clock half of a policy (Future); the signature half is
+// judged while manifests are read (see ReadManifests).
+func (c *Catalog) Judge(pol Policy) {
+	now := pol.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	limit := now.Add(pol.MaxSkew)
+	for _, a := range c.Archives {
+		a.Future = a.Name.Created.After(limit)
+	}
 }
 
 // Find returns the archive whose key or base name is ref, or nil.

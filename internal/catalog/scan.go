@@ -1,9 +1,11 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"sync"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 // manifestReaders bounds concurrent manifest reads: each is one small GET,
@@ -22,8 +25,9 @@ const manifestReaders = 32
 
 // Scan lists every upstream (concurrently, with the backend's recursive
 // listing where it has one) under prefix, or under prefix/db when db is set,
-// and reads one manifest per archive.
-func Scan(ctx context.Context, ups []*remote.Upstream, prefix, db string) (*Catalog, error) {
+// reads one manifest per archive (with its signature, when pol trusts
+// signers) and judges every archive by pol.
+func Scan(ctx context.Context, ups []*remote.Upstream, prefix, db string, pol Policy) (*Catalog, error) {
 	dir := prefix
 	if db != "" {
 		dir = path.Join(prefix, db)
@@ -49,7 +53,9 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix, db string) (*Cata
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ReadManifests(ctx, ups, c.Archives)
+	c.Checked = pol.Trusted != nil
+	ReadManifests(ctx, ups, c.Archives, pol.Trusted)
+	c.Judge(pol)
 	return c, ctx.Err()
 }
 
@@ -95,38 +101,98 @@ func list(ctx context.Context, f fs.Fs, dir string) ([]Object, error) {
 }
 
 // ReadManifests fills in each archive's Manifest from the first upstream
-// whose copy parses and matches the archive's name.
-func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Archive) {
+// whose copy parses and matches the archive's name. With trusted signers it
+// must also carry a valid signature by one of them, read from the same
+// upstream; when no copy does, the archive is TrustUntrusted and Manifest is
+// the first that parsed (for display only), with TrustErr saying why per
+// upstream.
+func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Archive, trusted *sign.Trusted) {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(manifestReaders)
 	for _, a := range archives {
 		g.Go(func() error {
-			var errs []error
-			for i, c := range a.Copies {
-				if !c.HasManifest {
-					continue
-				}
-				m, err := ReadManifest(ctx, ups[i], a, i)
-				if err == nil {
-					a.Manifest, a.ManifestErr = m, nil
-					return nil
-				}
-				errs = append(errs, fmt.Errorf("%s: %w", ups[i].Name, err))
-			}
-			a.ManifestErr = errors.Join(errs...)
+			readOne(ctx, ups, a, trusted)
 			return nil
 		})
 	}
-	_ = g.Wait() // per-archive errors are kept in ManifestErr
+	_ = g.Wait() // per-archive errors are kept in ManifestErr and TrustErr
+}
+
+func readOne(ctx context.Context, ups []*remote.Upstream, a *Archive, trusted *sign.Trusted) {
+	var errs, distrust []error
+	for i, c := range a.Copies {
+		if !c.HasManifest {
+			continue
+		}
+		m, body, err := ReadManifest(ctx, ups[i], a, i)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ups[i].Name, err))
+			continue
+		}
+		if a.Manifest == nil {
+			a.Manifest, a.Body = m, body
+		}
+		if trusted == nil {
+			break
+		}
+		sig, signer, err := checkSignature(ctx, ups[i], a, i, m, body, trusted)
+		if err != nil {
+			distrust = append(distrust, fmt.Errorf("%s: %w", ups[i].Name, err))
+			continue
+		}
+		a.Manifest, a.Body, a.Sig, a.Trust, a.Signer = m, body, sig, TrustSigned, signer
+		break
+	}
+	switch {
+	case a.Manifest == nil:
+		a.ManifestErr = errors.Join(errs...)
+	case trusted != nil && a.Trust != TrustSigned:
+		a.Trust, a.TrustErr = TrustUntrusted, errors.Join(distrust...)
+	}
+}
+
+// checkSignature judges the manifest body read from upstream i by the
+// signature stored beside it there.
+func checkSignature(ctx context.Context, u *remote.Upstream, a *Archive, i int, m *manifest.Manifest, body []byte, trusted *sign.Trusted) ([]byte, string, error) {
+	if m.Format < 2 {
+		return nil, "", fmt.Errorf("format %d manifest: unsigned (it pins no data)", m.Format)
+	}
+	if !a.Copies[i].HasSig {
+		return nil, "", errors.New("no signature")
+	}
+	sig, err := readObject(ctx, u, a.Copies[i].sig, a.Key+naming.SignatureSuffix, sign.MaxSignatureSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the signature: %w", err)
+	}
+	signer, err := trusted.Check(body, sig)
+	return sig, signer, err
 }
 
 // ReadManifest reads and validates a's manifest from u, upstream i of the
-// catalog, checking that it describes a and not some other archive.
-func ReadManifest(ctx context.Context, u *remote.Upstream, a *Archive, i int) (*manifest.Manifest, error) {
-	obj := a.Copies[i].manifest
+// catalog, checking that it describes a and not some other archive. It also
+// returns the manifest's bytes as stored.
+func ReadManifest(ctx context.Context, u *remote.Upstream, a *Archive, i int) (*manifest.Manifest, []byte, error) {
+	body, err := readObject(ctx, u, a.Copies[i].manifest, a.Key+naming.ManifestSuffix, manifest.MaxSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := manifest.Parse(bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Archive != a.Name.Base() {
+		return nil, nil, fmt.Errorf("manifest describes %s, not %s", m.Archive, a.Name.Base())
+	}
+	return m, body, nil
+}
+
+// readObject reads a small object whole, refusing one over max bytes (a
+// hostile store must not exhaust memory). obj is the listed handle, or nil
+// to look key up.
+func readObject(ctx context.Context, u *remote.Upstream, obj fs.Object, key string, max int64) ([]byte, error) {
 	if obj == nil {
 		var err error
-		if obj, err = u.Fs.NewObject(ctx, a.Key+naming.ManifestSuffix); err != nil {
+		if obj, err = u.Fs.NewObject(ctx, key); err != nil {
 			return nil, err
 		}
 	}
@@ -135,12 +201,12 @@ func ReadManifest(ctx context.Context, u *remote.Upstream, a *Archive, i int) (*
 		return nil, err
 	}
 	defer rc.Close()
-	m, err := manifest.Parse(rc)
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if m.Archive != a.Name.Base() {
-		return nil, fmt.Errorf("manifest describes %s, not %s", m.Archive, a.Name.Base())
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
 	}
-	return m, nil
+	return b, nil
 }

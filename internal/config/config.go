@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 
@@ -38,6 +39,13 @@ type File struct {
 	StateDir        string   `json:"state-dir,omitempty"`
 	BacklogMaxSize  string   `json:"backlog-max-size,omitempty"`
 	MetricsDir      string   `json:"metrics-dir,omitempty"`
+	// Authenticity: the archive host's signing key (a secret's path), the
+	// readers' trusted public keys, and how far ahead of the reader's
+	// clock an archive's name may be.
+	SigningKey         string   `json:"signing-key,omitempty"`
+	TrustedSigners     []string `json:"trusted-signers,omitempty"`
+	TrustedSignersFile string   `json:"trusted-signers-file,omitempty"`
+	MaxClockSkew       string   `json:"max-clock-skew,omitempty"`
 }
 
 // Load reads and validates a settings file; errors name the file.
@@ -103,6 +111,16 @@ func (c *File) Validate() error {
 			return fmt.Errorf("backlog-max-size: %w", err)
 		}
 	}
+	if c.MaxClockSkew != "" {
+		if _, err := ParseClockSkew(c.MaxClockSkew); err != nil {
+			return fmt.Errorf("max-clock-skew: %w", err)
+		}
+	}
+	for i, s := range c.TrustedSigners {
+		if strings.Contains(s, "PRIVATE KEY") {
+			return fmt.Errorf("trusted-signers[%d] is a private key: only public keys belong in this file", i)
+		}
+	}
 	for i, r := range c.Recipients {
 		if strings.TrimSpace(r) == "" {
 			return fmt.Errorf("recipients[%d] is empty", i)
@@ -115,6 +133,7 @@ func (c *File) Validate() error {
 		"rclone-config": c.RcloneConfig, "recipients-file": c.RecipientsFile,
 		"identity-file": c.IdentityFile, "passphrase-file": c.PassphraseFile, "dump-dir": c.DumpDir,
 		"pg-bin": c.PgBin, "state-dir": c.StateDir, "metrics-dir": c.MetricsDir,
+		"signing-key": c.SigningKey, "trusted-signers-file": c.TrustedSignersFile,
 	} {
 		if strings.ContainsRune(p, 0) {
 			return fmt.Errorf("%s contains a NUL byte", name)
@@ -192,4 +211,16 @@ func ParseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is negative", v)
 	}
 	return int64(n), nil
+}
+
+// ParseClockSkew reads --max-clock-skew: a Go duration, not negative.
+func ParseClockSkew(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", v)
+	}
+	return d, nil
 }

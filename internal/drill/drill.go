@@ -79,8 +79,18 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 		return o
 	}
 	a := job.Catalog.Latest(db)
+	for _, x := range job.Catalog.SuspectNewer(db, a) {
+		// A forged newer archive is an attack to raise; a future-dated
+		// genuine one is a clock to fix, but the drill still proved the
+		// newest restorable backup.
+		if x.Trust == catalog.TrustUntrusted {
+			fail("%s is newer than the archive drilled and %s: never restored", x.Key, x.Why())
+		} else {
+			job.Log.Warn(fmt.Sprintf("drill %s: skipping %s: %s", db, x.Key, x.Why()), "database", db, "archive", x.Key)
+		}
+	}
 	if a == nil {
-		fail("no archive with a complete copy on any upstream")
+		fail("no archive with a complete copy on any upstream (trusted, where signers are configured, and not future-dated)")
 		return o
 	}
 	o.Archive = a.Key

@@ -52,6 +52,12 @@ func Run(ctx context.Context, archives []*catalog.Archive, opt Options) *Result 
 func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Result) []after {
 	log := opt.Log.With("archive", a.Key, "database", a.Name.Database)
 	left := make([]after, len(a.Copies))
+	if a.Trust == catalog.TrustUntrusted {
+		// Copying it would spread what may be a forgery to every upstream.
+		res.Untrusted++
+		log.Warn(fmt.Sprintf("heal: %s is %s: never copied", a.Key, a.Why()))
+		return left
+	}
 	if len(a.CompleteCopies()) == 0 {
 		if hasManifest(a) {
 			res.Failed++
@@ -84,16 +90,9 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 		res.Healthy++
 		return left
 	}
-	body, err := a.Manifest.Marshal()
-	if err != nil {
-		res.Failed += len(targets)
-		for _, t := range targets {
-			left[t].failed = true
-		}
-		log.Error(fmt.Sprintf("heal: %s: %v", a.Key, err))
-		return left
-	}
-	d := archive.Delivery{Key: a.Key, Manifest: a.Manifest, Body: body}
+	// The manifest and its signature travel as stored: a signature is over
+	// exact bytes, which re-encoding could change.
+	d := archive.Delivery{Key: a.Key, Manifest: a.Manifest, Body: a.Body, Sig: a.Sig}
 	bad := map[int]bool{}
 	for k := 0; k < len(targets); k++ {
 		t := targets[k]

@@ -78,7 +78,7 @@ func (w *world) flip(up string) {
 
 func (w *world) heal(t *testing.T, quick, dryRun bool) (*Result, string) {
 	t.Helper()
-	cat, err := catalog.Scan(context.Background(), w.ups, "", "")
+	cat, err := catalog.Scan(context.Background(), w.ups, "", "", catalog.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestCountsUnlistedAndReadOnly(t *testing.T) {
 	for _, a := range cat.Archives {
 		a.Manifest = &manifest.Manifest{Format: manifest.FormatVersion, Database: a.Name.Database, Archive: a.Name.Base(),
 			Created: a.Name.Created, Dump: manifest.Dump{Size: 5, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
-			Ciphertext: manifest.Blob{Size: 10, SHA256: strings.Repeat("cd", 32)},
+			Ciphertext: manifest.Blob{Size: 10, SHA256: strings.Repeat("cd", 32), HeaderSHA256: strings.Repeat("ef", 32)},
 			Key:        manifest.Key{Recipients: []manifest.Recipient{{Kind: "x25519", Fingerprint: "f"}}}, Pgarchive: manifest.Provenance{Version: "test"}}
 		if err := a.Manifest.Validate(); err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ type Result struct {
 	Planned    int // dry run: copies that would be healed
 	Failed     int // copies that could not be healed
 	BadSources int // copies found damaged while being read
+	Untrusted  int // archives left alone: no trusted signature (never copied)
 	// Databases says, per database (sorted by name) and upstream, what the
 	// run left: what metrics and alerts need, which the totals above mix.
 	Databases []Database

@@ -16,9 +16,14 @@ import (
 	"github.com/pgarchive/pgarchive/internal/naming"
 )
 
-// FormatVersion is bumped only for incompatible changes; readers refuse
-// versions they do not know instead of guessing.
-const FormatVersion = 1
+// FormatVersion is what archive writes. It is bumped only for incompatible
+// changes; readers refuse versions they do not know instead of guessing.
+// Format 2 pins the age header (Blob.HeaderSHA256) so that a signed
+// manifest vouches for the data; format 1 manifests count as unsigned.
+const FormatVersion = 2
+
+// OldestFormat is the oldest format readers still accept.
+const OldestFormat = 1
 
 // MaxSize bounds what readers accept, so a hostile object can't exhaust memory.
 const MaxSize = 64 << 10
@@ -51,6 +56,10 @@ type Blob struct {
 	SHA256 string `json:"sha256"`
 	MD5    string `json:"md5,omitempty"`
 	CRC32  string `json:"crc32,omitempty"`
+	// HeaderSHA256 pins the age header (through its MAC line); required
+	// from format 2 on. See docs/format.md for why it makes a signed
+	// manifest vouch for every decrypted byte.
+	HeaderSHA256 string `json:"header_sha256,omitempty"`
 }
 
 // Key says what can decrypt the archive, never how: no secret, no passphrase.
@@ -99,8 +108,8 @@ func Parse(r io.Reader) (*Manifest, error) {
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("manifest is not JSON: %w", err)
 	}
-	if probe.Format != FormatVersion {
-		return nil, fmt.Errorf("manifest format %d is not supported (this pgarchive reads format %d)", probe.Format, FormatVersion)
+	if probe.Format < OldestFormat || probe.Format > FormatVersion {
+		return nil, fmt.Errorf("manifest format %d is not supported (this pgarchive reads formats %d to %d)", probe.Format, OldestFormat, FormatVersion)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -120,8 +129,16 @@ func Parse(r io.Reader) (*Manifest, error) {
 // Validate checks the manifest's internal consistency, including that its
 // name, database and time agree with each other.
 func (m *Manifest) Validate() error {
-	if m.Format != FormatVersion {
-		return fmt.Errorf("manifest: format %d, want %d", m.Format, FormatVersion)
+	if m.Format < OldestFormat || m.Format > FormatVersion {
+		return fmt.Errorf("manifest: format %d, want %d to %d", m.Format, OldestFormat, FormatVersion)
+	}
+	switch {
+	case m.Format >= 2:
+		if err := checkSHA256(m.Ciphertext.HeaderSHA256); err != nil {
+			return fmt.Errorf("manifest: ciphertext header_sha256: %w", err)
+		}
+	case m.Ciphertext.HeaderSHA256 != "":
+		return errors.New("manifest: format 1 has no header_sha256")
 	}
 	n, err := naming.Parse(m.Archive)
 	if err != nil {

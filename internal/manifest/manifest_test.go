@@ -9,12 +9,13 @@ import (
 
 func sample() *Manifest {
 	return &Manifest{
-		Format:     FormatVersion,
-		Database:   "db1",
-		Archive:    "db1_20261121T142407Z.sql.gz.age",
-		Created:    time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
-		Dump:       Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
-		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32), MD5: strings.Repeat("ef", 16), CRC32: "0a1b2c3d"},
+		Format:   FormatVersion,
+		Database: "db1",
+		Archive:  "db1_20261121T142407Z.sql.gz.age",
+		Created:  time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
+		Dump:     Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
+		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32), MD5: strings.Repeat("ef", 16), CRC32: "0a1b2c3d",
+			HeaderSHA256: strings.Repeat("12", 32)},
 		Key: Key{Recipients: []Recipient{
 			{Kind: "x25519", Fingerprint: "sha256:0123456789abcdef0123456789abcdef"},
 			{Kind: "ssh-ed25519", Fingerprint: "SHA256:abc"},
@@ -40,7 +41,9 @@ func TestRoundTrip(t *testing.T) {
 
 func TestValidateRejects(t *testing.T) {
 	cases := map[string]func(m *Manifest){
-		"format":        func(m *Manifest) { m.Format = 2 },
+		"format":        func(m *Manifest) { m.Format = 3 },
+		"no header pin": func(m *Manifest) { m.Ciphertext.HeaderSHA256 = "" },
+		"pin in v1":     func(m *Manifest) { m.Format = 1 },
 		"db mismatch":   func(m *Manifest) { m.Database = "db2" },
 		"time mismatch": func(m *Manifest) { m.Created = m.Created.Add(time.Second) },
 		"compression":   func(m *Manifest) { m.Dump.Compression = "zstd" },
@@ -70,7 +73,7 @@ func TestParseRejects(t *testing.T) {
 	for name, in := range map[string]string{
 		"not json":      "hello",
 		"future format": `{"format": 9}`,
-		"unknown field": strings.Replace(string(good), `"format": 1,`, `"format": 1, "surprise": true,`, 1),
+		"unknown field": strings.Replace(string(good), `"format": 2,`, `"format": 2, "surprise": true,`, 1),
 		"trailing":      string(good) + "{}",
 		"huge":          `{"format":1,"database":"` + strings.Repeat("a", MaxSize) + `"}`,
 	} {

@@ -19,6 +19,10 @@ const StampLayout = "20060102T150405Z"
 // ManifestSuffix is appended to an archive's key to name its manifest.
 const ManifestSuffix = ".manifest.json"
 
+// SignatureSuffix is appended to an archive's key to name the SSH signature
+// over its manifest's exact bytes.
+const SignatureSuffix = ManifestSuffix + ".sig"
+
 // MaxDatabaseLen matches PostgreSQL's NAMEDATALEN-1.
 const MaxDatabaseLen = 63
 

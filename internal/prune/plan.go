@@ -87,7 +87,7 @@ func Removals(plan retention.Plan, archives []*catalog.Archive, deletable []bool
 		}
 		r := Removal{Archive: a, Reasons: d.Reasons}
 		for i, c := range a.Copies {
-			if !c.HasManifest && !c.HasData {
+			if !c.HasManifest && !c.HasData && !c.HasSig {
 				continue
 			}
 			if i >= len(deletable) || !deletable[i] {
@@ -99,6 +99,11 @@ func Removals(plan retention.Plan, archives []*catalog.Archive, deletable []bool
 			}
 			if c.HasData {
 				r.Data = append(r.Data, Target{i, a.Key})
+			}
+			if c.HasSig {
+				// With the data: a signature outlives its manifest only
+				// until the manifest's deletion is known to have worked.
+				r.Data = append(r.Data, Target{i, a.Key + naming.SignatureSuffix})
 			}
 		}
 		out = append(out, r)
@@ -165,4 +170,43 @@ func OfDatabase(cat *catalog.Catalog, db string) []*catalog.Archive {
 		}
 	}
 	return out
+}
+
+// Suspects splits off the archives no retention rule may judge: untrusted
+// ones (no valid signature by a trusted key) and future-dated ones. Counted
+// toward a keep rule, a forgery named in the future would stand in for the
+// newest backup and let every genuine one be deleted; so they are planned
+// apart (judgeSuspects), never by the policy.
+func Suspects(archives []*catalog.Archive) (judged, suspects []*catalog.Archive) {
+	for _, a := range archives {
+		if a.Suspect() {
+			suspects = append(suspects, a)
+		} else {
+			judged = append(judged, a)
+		}
+	}
+	return judged, suspects
+}
+
+// judgeSuspects says what happens to each suspect archive: skipped (listed,
+// never deleted), or removed when removeUntrusted asks for untrusted ones.
+// A future-dated archive is never deleted: it may be genuine, with the
+// clock wrong on this host or the one that wrote it.
+func judgeSuspects(suspects []*catalog.Archive, removeUntrusted bool) (skipped []Archive, remove []retention.Decision) {
+	for _, a := range suspects {
+		why := a.Why()
+		if removeUntrusted && a.Trust == catalog.TrustUntrusted && !a.Future {
+			remove = append(remove, retention.Decision{
+				Item:    retention.Item{ID: a.Key, Time: a.Name.Created, Seq: a.Name.Seq},
+				Reasons: []string{"--remove-untrusted: " + why}})
+			continue
+		}
+		hint := "never counted, never deleted"
+		if a.Trust == catalog.TrustUntrusted && !a.Future {
+			hint += " (--remove-untrusted deletes it)"
+		}
+		skipped = append(skipped, Archive{Archive: a.Name.Base(), Key: a.Key, Created: a.Name.Created,
+			Action: "skip", Reasons: []string{why + ": " + hint}})
+	}
+	return skipped, remove
 }

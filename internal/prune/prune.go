@@ -39,7 +39,10 @@ type Options struct {
 	// false for read-only (:ro) union members, whose copies stay.
 	Deletable []bool
 	DryRun    bool
-	Log       *slog.Logger
+	// RemoveUntrusted plans untrusted archives (no valid signature by a
+	// trusted key) for removal; without it they are never deleted.
+	RemoveUntrusted bool
+	Log             *slog.Logger
 }
 
 // Run plans each database and, unless DryRun, applies the plans. It refuses
@@ -74,11 +77,19 @@ func Run(ctx context.Context, ups []*remote.Upstream, cat *catalog.Catalog, pref
 			log.Warn(fmt.Sprintf("prune: no archives of database %s found; nothing to do for it", db), "database", db)
 		}
 		archives, unjudged := Unjudged(archives)
+		archives, suspects := Suspects(archives)
 		plan, err := opt.Policy.Plan(Items(archives), opt.Now)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", db, err)
 		}
-		d := Database{Database: db, Plan: plan, Kept: len(plan.Keep), Archives: rows(plan), Skipped: len(unjudged)}
+		skipped, doomed := judgeSuspects(suspects, opt.RemoveUntrusted)
+		plan.Remove = append(plan.Remove, doomed...)
+		archives = append(archives, suspects...)
+		d := Database{Database: db, Plan: plan, Kept: len(plan.Keep), Archives: rows(plan), Skipped: len(unjudged) + len(skipped)}
+		d.Archives = append(d.Archives, skipped...)
+		for _, s := range skipped {
+			log.Warn(fmt.Sprintf("prune: %s: %s", s.Archive, strings.Join(s.Reasons, ", ")), "database", db, "archive", s.Archive)
+		}
 		for _, a := range unjudged {
 			why := fmt.Sprintf("manifest unreadable (%v): left alone, never deleted unread", a.ManifestErr)
 			d.Archives = append(d.Archives, Archive{Archive: a.Name.Base(), Key: a.Key, Created: a.Name.Created,

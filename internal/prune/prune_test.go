@@ -51,7 +51,7 @@ func newLocalWorld(t *testing.T, archives int) *localWorld {
 		sum := sha256.Sum256(data)
 		m := manifest.Manifest{Format: manifest.FormatVersion, Database: "db1", Archive: n.Base(), Created: n.Created,
 			Dump:       manifest.Dump{Size: 100, SHA256: hex.EncodeToString(sum[:]), Compression: "gzip", Source: "file"},
-			Ciphertext: manifest.Blob{Size: 300, SHA256: hex.EncodeToString(sum[:])},
+			Ciphertext: manifest.Blob{Size: 300, SHA256: hex.EncodeToString(sum[:]), HeaderSHA256: hex.EncodeToString(sum[:])},
 			Key:        manifest.Key{Recipients: []manifest.Recipient{{Kind: "scrypt"}}},
 			Pgarchive:  manifest.Provenance{Version: "test"}}
 		js, err := m.Marshal()
@@ -94,7 +94,7 @@ func (w *localWorld) files(t *testing.T, i int) []string {
 
 func (w *localWorld) scan(t *testing.T) *catalog.Catalog {
 	t.Helper()
-	cat, err := catalog.Scan(context.Background(), w.ups, "pre", "")
+	cat, err := catalog.Scan(context.Background(), w.ups, "pre", "", catalog.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/pgarchive/pgarchive/internal/crypt"
 	"github.com/pgarchive/pgarchive/internal/tee"
 )
 
@@ -47,7 +48,16 @@ func start(ctx context.Context, c Copy, opt Options) (*attempt, error) {
 		return nil, fmt.Errorf("opening: %w", err)
 	}
 	a := &attempt{cancel: cancel, body: body, done: make(chan error, 1)}
-	plain, err := age.Decrypt(countingReader{body, opt.OnCiphertext}, opt.Identities.List...)
+	var src io.Reader = countingReader{body, opt.OnCiphertext}
+	if pin := opt.Manifest.Ciphertext.HeaderSHA256; pin != "" {
+		// Before any decryption: only a header the manifest pins may
+		// hand on plaintext (see docs/format.md, Authenticity).
+		if src, err = crypt.CheckHeader(src, pin); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	plain, err := age.Decrypt(src, opt.Identities.List...)
 	if err != nil {
 		a.close()
 		return nil, err

@@ -24,10 +24,17 @@ const (
 	Stale    State = "STALE"    // complete archives, but the newest is too old
 	Missing  State = "MISSING"  // no complete archive of the database there at all
 	Unlisted State = "UNLISTED" // the upstream could not be listed: nothing is known
+	// Untrusted: an archive there carries no valid signature by a trusted
+	// key. Whatever else holds, someone may be planting backups.
+	Untrusted State = "UNTRUSTED"
+	// Future: an archive there is named ahead of this host's clock (by more
+	// than the allowed skew): a wrong clock, or a forgery meant to silence
+	// freshness checks.
+	Future State = "FUTURE"
 )
 
 // States in the order summaries list them.
-var States = []State{OK, Stale, Missing, Unlisted}
+var States = []State{OK, Stale, Missing, Unlisted, Untrusted, Future}
 
 // Entry is one database on one upstream.
 type Entry struct {
@@ -38,9 +45,12 @@ type Entry struct {
 	// nil when there is none (or the upstream is unlisted).
 	Newest *catalog.Archive
 	Age    time.Duration // Now minus Newest's creation time; negative if it is from the future
-	// Archives counts the database's complete archives on this upstream.
+	// Archives counts the database's complete archives on this upstream
+	// (trusted, where trust is checked, and not future-dated).
 	Archives int
 	Err      error // why the upstream could not be listed
+	// Suspects are the untrusted and future-dated archives there.
+	Suspects []*catalog.Archive
 }
 
 // Report is one check of every database on every upstream.
@@ -71,8 +81,19 @@ func Check(c *catalog.Catalog, databases []string, now time.Time, maxAge time.Du
 				r.Entries = append(r.Entries, e)
 				continue
 			}
+			untrusted, future := false, false
 			for _, a := range c.Archives { // newest first
-				if a.Name.Database != db || a.State(i) != catalog.Complete {
+				if a.Name.Database != db {
+					continue
+				}
+				st := a.State(i)
+				if a.Suspect() && (st == catalog.Complete || st == catalog.Untrusted) {
+					e.Suspects = append(e.Suspects, a)
+					untrusted = untrusted || st == catalog.Untrusted
+					future = future || a.Future
+					continue
+				}
+				if st != catalog.Complete {
 					continue
 				}
 				e.Archives++
@@ -80,11 +101,17 @@ func Check(c *catalog.Catalog, databases []string, now time.Time, maxAge time.Du
 					e.Newest = a
 				}
 			}
+			if e.Newest != nil {
+				e.Age = now.Sub(e.Newest.Name.Created)
+			}
 			switch {
+			case untrusted:
+				e.State = Untrusted
+			case future:
+				e.State = Future
 			case e.Newest == nil:
 				e.State = Missing
 			default:
-				e.Age = now.Sub(e.Newest.Name.Created)
 				e.State = OK
 				if maxAge > 0 && e.Age > maxAge {
 					e.State = Stale
@@ -154,7 +181,7 @@ func (r Report) Summary() string {
 	n := r.Counts()
 	worst := OK
 	var parts []string
-	for _, st := range []State{Missing, Unlisted, Stale} {
+	for _, st := range []State{Untrusted, Future, Missing, Unlisted, Stale} {
 		if n[st] > 0 {
 			if worst == OK {
 				worst = st
@@ -184,6 +211,12 @@ func (e Entry) Detail(maxAge time.Duration) string {
 		return "no complete archive"
 	case Stale:
 		return fmt.Sprintf("newest is %s old, over %s", HumanAge(e.Age), HumanAge(maxAge))
+	case Untrusted, Future:
+		var names []string
+		for _, a := range e.Suspects {
+			names = append(names, a.Name.Base()+" "+a.Why())
+		}
+		return strings.Join(names, "; ")
 	}
 	return HumanAge(e.Age) + " old"
 }

@@ -85,11 +85,13 @@ func checkCopy(ctx context.Context, u *remote.Upstream, c *catalog.Catalog, a *c
 		return "", fmt.Errorf("manifest unreadable: %v", a.ManifestErr)
 	case catalog.WrongSize:
 		return "", fmt.Errorf("data object has %d bytes, the manifest says %d", a.Copies[i].DataSize, a.Manifest.Ciphertext.Size)
+	case catalog.Untrusted:
+		return "", fmt.Errorf("%s", a.Why())
 	default:
 		return "", fmt.Errorf("%s", describe(st))
 	}
 	// The copy's own manifest, not just the one the catalog read elsewhere.
-	m, err := catalog.ReadManifest(ctx, u, a, i)
+	m, _, err := catalog.ReadManifest(ctx, u, a, i)
 	if err != nil {
 		return "", fmt.Errorf("manifest: %w", err)
 	}

@@ -58,14 +58,15 @@ func NewFakeArchive(t testing.TB, r *rand.Rand, prefix, db string, created time.
 	}
 	sum, md := sha256.Sum256(data), md5.Sum(data)
 	m := manifest.Manifest{
-		Format:     manifest.FormatVersion,
-		Database:   db,
-		Archive:    n.Base(),
-		Created:    n.Created,
-		Dump:       manifest.Dump{Size: int64(len(data)) - 150, SHA256: hex.EncodeToString(dumpSum), Compression: "gzip", Source: "file"},
-		Ciphertext: manifest.Blob{Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), MD5: hex.EncodeToString(md[:])},
-		Key:        manifest.Key{Recipients: []manifest.Recipient{{Kind: "x25519", Fingerprint: "sha256:" + hex.EncodeToString(dumpSum[:16])}}},
-		Pgarchive:  manifest.Provenance{Version: "test", Host: "history"},
+		Format:   manifest.FormatVersion,
+		Database: db,
+		Archive:  n.Base(),
+		Created:  n.Created,
+		Dump:     manifest.Dump{Size: int64(len(data)) - 150, SHA256: hex.EncodeToString(dumpSum), Compression: "gzip", Source: "file"},
+		Ciphertext: manifest.Blob{Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), MD5: hex.EncodeToString(md[:]),
+			HeaderSHA256: hex.EncodeToString(dumpSum)}, // fake data: no age header to pin
+		Key:       manifest.Key{Recipients: []manifest.Recipient{{Kind: "x25519", Fingerprint: "sha256:" + hex.EncodeToString(dumpSum[:16])}}},
+		Pgarchive: manifest.Provenance{Version: "test", Host: "history"},
 	}
 	js, err := m.Marshal()
 	if err != nil {

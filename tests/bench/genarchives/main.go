@@ -74,6 +74,8 @@ func run(dir string, n, dbs int, seed uint64) error {
 				SHA256: hex.EncodeToString(cs[:]),
 				MD5:    hex.EncodeToString(cm[:]),
 				CRC32:  fmt.Sprintf("%08x", crc32.ChecksumIEEE(data)),
+				// Random data, no age header: any pin will do for listing.
+				HeaderSHA256: hex.EncodeToString(dumpHash),
 			},
 			Key:       manifest.Key{Recipients: []manifest.Recipient{recipient}},
 			Pgarchive: manifest.Provenance{Version: "bench", Host: "genarchives"},
