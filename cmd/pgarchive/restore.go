@@ -115,7 +115,7 @@ func runRestore(c *cli.Context) error {
 	logger.Info(fmt.Sprintf("%s: restoring %s (%s)", db, a.Key, archive.HumanBytes(a.Manifest.Ciphertext.Size)), "database", db, "archive", a.Key)
 	var what string
 	if into != "" {
-		res, err := pgload.Load(ctx, into, r, pgload.Options{SourceDB: db, Force: c.Bool("force"),
+		res, err := pgload.Load(ctx, into, r, pgload.Options{SourceDB: db, Force: c.Bool("force"), Archive: a.Key,
 			Sanitize: c.String("sanitize"), SkipRoles: c.Bool("no-owner"), PgBin: s.settings.PgBin, Log: logger})
 		if err != nil {
 			return err

@@ -111,7 +111,7 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 	r := restore.Open(ctx, restore.CopiesOf(job.Upstreams, a), restore.Options{
 		Manifest: a.Manifest, Identities: job.Identities, Log: job.Log})
 	defer r.Close()
-	if _, err := pgload.Load(ctx, cluster.ConnString(db), r, pgload.Options{SourceDB: db, PgBin: job.PgBin, Log: job.Log,
+	if _, err := pgload.Load(ctx, cluster.ConnString(db), r, pgload.Options{SourceDB: db, PgBin: job.PgBin, Log: job.Log, Archive: a.Key,
 		// The scratch cluster has none of production's roles; ownership and
 		// grants are not what a drill proves.
 		SkipRoles: true}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // DebianRoot is where Debian's postgresql-N packages install <N>/bin.
@@ -81,4 +82,31 @@ func executable(p string) error {
 		return errors.New("not executable")
 	}
 	return nil
+}
+
+// SupportsRestrict reports whether the psql at path knows \restrict, which
+// PostgreSQL added in 17.6, 16.10, 15.14, 14.19 and 13.22 (and 18): a
+// key-guarded mode in which psql runs no other meta-command.
+func SupportsRestrict(psql string) bool {
+	out, err := exec.Command(psql, "--version").Output()
+	return err == nil && restrictVersion(string(out))
+}
+
+// restrictVersion judges `psql --version` output such as
+// "psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
+func restrictVersion(s string) bool {
+	var major, minor int
+	i := strings.Index(s, ") ")
+	if i < 0 {
+		return false
+	}
+	if _, err := fmt.Sscanf(s[i+2:], "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	first := map[int]int{17: 6, 16: 10, 15: 14, 14: 19, 13: 22}
+	if major >= 18 {
+		return true
+	}
+	m, ok := first[major]
+	return ok && minor >= m
 }

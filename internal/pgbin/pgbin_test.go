@@ -64,3 +64,20 @@ func TestFind(t *testing.T) {
 		t.Errorf("non-executable: %v", err)
 	}
 }
+
+func TestRestrictVersion(t *testing.T) {
+	for s, want := range map[string]bool{
+		"psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n": true,
+		"psql (PostgreSQL) 15.13\n":                          false,
+		"psql (PostgreSQL) 17.6\n":                           true,
+		"psql (PostgreSQL) 16.9\n":                           false,
+		"psql (PostgreSQL) 18.1\n":                           true,
+		"psql (PostgreSQL) 12.22\n":                          false,
+		"psql (PostgreSQL) 19devel\n":                        false,
+		"garbage":                                            false,
+	} {
+		if got := restrictVersion(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}

@@ -23,6 +23,11 @@ type lexer struct {
 	tail       []byte   // last bytes of the statement, whitespace collapsed, to spot FROM stdin
 	copyNext   bool     // the statement just ended was COPY ... FROM stdin: data follows on the next line
 	copying    bool     // inside COPY data, until a line \.
+	// metas are the offsets, in the bytes last fed, where a psql
+	// meta-command starts (a backslash outside quotes, comments and COPY
+	// data, anywhere on a line: psql runs those mid-line too).
+	metas []int
+	pos   int // offset of the byte being fed
 }
 
 type lexState uint8
@@ -63,8 +68,10 @@ func isSpace(c byte) bool {
 
 // feed advances the lexer over SQL text; COPY data lines must not be fed.
 func (l *lexer) feed(b []byte) {
+	l.metas = l.metas[:0]
 	for i := 0; i < len(b); i++ {
 		c := b[i]
+		l.pos = i
 		switch l.st {
 		case stNormal:
 			l.normal(c)
@@ -159,6 +166,7 @@ func (l *lexer) normal(c byte) {
 		l.note(c)
 	case '\\':
 		l.st = stMeta
+		l.metas = append(l.metas, l.pos)
 	case '-', '/':
 		if c == '-' && p == '-' {
 			l.st, l.empty = stLineComment, l.emptySaved

@@ -6,6 +6,7 @@ package pgload
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,8 @@ type Options struct {
 	SkipRoles bool
 	PgBin     string       // directory of psql, "" to search (see pgbin.Find)
 	Log       *slog.Logger // nil: silent
+	// Archive names the archive being loaded, for error messages.
+	Archive string
 }
 
 // Result describes a successful load.
@@ -94,10 +97,19 @@ func Load(ctx context.Context, connString string, dump io.Reader, opt Options) (
 	counted := &countingReader{r: dump}
 	rw := newRewriter(counted, opt.SourceDB, target)
 	rw.skipRoles = opt.SkipRoles
+	if pgbin.SupportsRestrict(psql) {
+		rw.restrict = rand.Text()
+	} else {
+		log.Warn("this psql has no \\restrict (PostgreSQL 17.6, 16.10, 15.14 and later have it): meta-commands are refused by pgarchive alone", "psql", psql)
+	}
 	err = loadStream(ctx, psql, psqlConn, env, rw)
 	res.Bytes = counted.n.Load()
 	if err != nil {
-		return res, fmt.Errorf("loading the dump into database %q: %w%s", target, err,
+		what := "the dump"
+		if opt.Archive != "" {
+			what = opt.Archive
+		}
+		return res, fmt.Errorf("loading %s into database %q: %w%s", what, target, err,
 			afterFailure(ctx, log, maint, target, res.Created, opt.Force))
 	}
 	if rw.created != "" && opt.SourceDB != "" && rw.created != opt.SourceDB {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgarchive/pgarchive/internal/pgbin"
 	"github.com/pgarchive/pgarchive/tests/harness"
 )
 
@@ -179,6 +180,48 @@ func TestLoad(t *testing.T) {
 		wantErr(t, err, `loading the dump into database "cut"`, "the dump ends early", "created for this load and has been dropped again")
 		if pg.exists("cut") {
 			t.Errorf("database cut still exists")
+		}
+	})
+
+	t.Run("meta-commands that run things are refused before psql sees them", func(t *testing.T) {
+		dir := t.TempDir()
+		for i, evil := range []string{
+			"\\! touch %s/shell\n",
+			"SELECT 1; \\o %s/out\n",
+			"\\connect shop_src \\! touch %s/second\n",
+			"\\copy (SELECT 1) TO '%s/copy'\n",
+		} {
+			line := fmt.Sprintf(evil, dir)
+			at := bytes.Index(dump, []byte("SET statement_timeout"))
+			forged := append(append(append([]byte{}, dump[:at]...), line...), dump[at:]...)
+			db := fmt.Sprintf("evil%d", i)
+			_, err := Load(ctx, pg.conn(db), bytes.NewReader(forged), Options{SourceDB: "shop_src", Archive: "shop_src_x.sql.age"})
+			wantErr(t, err, `loading shop_src_x.sql.age into database "`+db+`"`, "psql meta-command", "created for this load and has been dropped again")
+			if !errors.Is(err, ErrMetaCommand) {
+				t.Errorf("%q: %v does not wrap ErrMetaCommand", line, err)
+			}
+		}
+		if left, _ := os.ReadDir(dir); len(left) > 0 {
+			t.Fatalf("a refused dump still ran a command: %v", left)
+		}
+	})
+
+	t.Run("psql itself is restricted", func(t *testing.T) {
+		psql := pg.Bin("psql")
+		if !pgbin.SupportsRestrict(psql) {
+			t.Skipf("psql %s predates \\restrict", psql)
+		}
+		// The rewriter's first line: with it, psql refuses a meta-command
+		// even if one slipped past the rewriter.
+		rw := newRewriter(strings.NewReader("--\nSELECT 1;\n"), "", "t")
+		rw.restrict = "K3Y"
+		out, _ := io.ReadAll(rw)
+		cmd := exec.Command(psql, "-X", "-v", "ON_ERROR_STOP=1", "-d", pg.conn("postgres"))
+		cmd.Env = append(os.Environ(), pg.Env()...)
+		cmd.Stdin = strings.NewReader(string(out) + "\\! echo ran\n")
+		got, err := cmd.CombinedOutput()
+		if err == nil || strings.Contains(string(got), "ran") || !strings.HasPrefix(string(out), "\\restrict K3Y\nSELECT 1;") {
+			t.Fatalf("psql after %q: %v, %s", out, err, got)
 		}
 	})
 

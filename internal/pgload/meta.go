@@ -3,7 +3,9 @@ package pgload
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -171,3 +173,63 @@ func uriDBName(s string) (string, error) {
 	}
 	return strings.TrimPrefix(u.Path, "/"), nil
 }
+
+// The meta-commands pg_dump writes, whole lines each, in the only forms
+// it writes them: \connect (or \c) to a database, possibly as a connection
+// string; \restrict / \unrestrict with a key of letters and digits; and
+// \encoding with an encoding's name (before its \connect).
+// Anything else psql would run (\! shell commands, \copy and \o that write
+// files, \i that reads them, \set, \gexec, backquotes in arguments, a second
+// command after the first on one line) has no place in a dump and is
+// refused before psql sees the line.
+var (
+	connectLine  = regexp.MustCompile(`^\\(connect|c)( +-reuse-previous=on)? +([A-Za-z0-9_]+|"([^"\r\n]|"")*") *\r?\n?$`)
+	sessionLine  = regexp.MustCompile(`^\\(restrict|unrestrict|encoding) +[A-Za-z0-9_]+ *\r?\n?$`)
+)
+
+// allowMetas checks every meta-command that starts in piece (lineStart:
+// piece begins a line). \connect lines were judged by meta already; the
+// dump's own \restrict, \unrestrict and \encoding are blanked, since the
+// loader puts its own \restrict first and psql then allows no other
+// command (the dump sets client_encoding in SQL right after its \connect).
+func (rw *rewriter) allowMetas(piece []byte, lineStart bool) error {
+	for _, off := range rw.lx.metas {
+		cmd := piece[off:]
+		atStart := lineStart && len(bytes.TrimLeft(piece[:off], " \t")) == 0
+		nl := bytes.IndexByte(cmd, '\n')
+		if nl < 0 && rw.cut {
+			// The command runs on past this piece, over 64 KiB: no
+			// meta-command pg_dump writes is that long.
+			return rw.refuse(cmd, "it is longer than any pg_dump writes")
+		}
+		whole := cmd
+		if nl >= 0 {
+			whole = cmd[:nl+1]
+		}
+		switch {
+		case atStart && connectLine.Match(whole):
+		case atStart && sessionLine.Match(whole):
+			rw.drop = dropLine
+		default:
+			return rw.refuse(whole, "pg_dump writes no such command")
+		}
+	}
+	return nil
+}
+
+// refuse says which meta-command was refused where, without repeating
+// more of the line than its command word (it may be long, or a secret).
+func (rw *rewriter) refuse(cmd []byte, why string) error {
+	word := cmd
+	if i := bytes.IndexAny(word[1:], " \t\r\n"); i >= 0 {
+		word = word[:i+1]
+	}
+	if len(word) > 20 {
+		word = append(word[:20:20], "..."...)
+	}
+	return fmt.Errorf("%w: line %d: psql meta-command %q (%s); a dump this archive vouches for must not run commands on the loading host", ErrMetaCommand, rw.line, strings.ToValidUTF8(string(word), "?"), why)
+}
+
+// ErrMetaCommand marks a dump refused for a psql meta-command it must not
+// contain: a forged or tampered dump.
+var ErrMetaCommand = errors.New("refused")

@@ -59,6 +59,11 @@ type rewriter struct {
 	drop      dropKind
 	complete  bool // saw completeMarker outside COPY data
 	skipRoles bool // blank the statements that name roles (Options.SkipRoles)
+	line      int  // number of the line being processed, from 1
+	cut       bool // the piece being processed is a line's part, not its end
+	// restrict, when set, is the key of the \restrict the stream opens
+	// with, so psql itself refuses every meta-command after it.
+	restrict string
 	out       []byte
 	err       error
 }
@@ -108,11 +113,16 @@ func (rw *rewriter) lineBuffered() bool {
 
 func (rw *rewriter) step() {
 	piece, err := rw.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
+	rw.cut = err == bufio.ErrBufferFull
+	if rw.cut {
 		err = nil
 	}
 	if len(piece) > 0 {
+		first := rw.line == 0
 		rw.out, rw.err = rw.process(piece)
+		if first && rw.restrict != "" && rw.err == nil {
+			rw.out = rw.openRestricted(piece, rw.out)
+		}
 	}
 	if err != nil && rw.err == nil {
 		rw.err = err
@@ -125,6 +135,9 @@ func (rw *rewriter) step() {
 func (rw *rewriter) process(piece []byte) ([]byte, error) {
 	start := rw.lineStart
 	rw.lineStart = piece[len(piece)-1] == '\n'
+	if start {
+		rw.line++
+	}
 	if rw.lx.copying {
 		if start && isCopyEnd(piece) {
 			rw.lx.copying = false
@@ -133,6 +146,9 @@ func (rw *rewriter) process(piece []byte) ([]byte, error) {
 	}
 	if !start {
 		rw.lx.feed(piece)
+		if err := rw.allowMetas(piece, false); err != nil {
+			return nil, err
+		}
 		return rw.emit(piece), nil
 	}
 	line := bytes.TrimRight(piece, "\r\n")
@@ -173,6 +189,9 @@ func (rw *rewriter) process(piece []byte) ([]byte, error) {
 		}
 	}
 	rw.lx.feed(piece)
+	if err := rw.allowMetas(piece, true); err != nil {
+		return nil, err
+	}
 	if out != nil {
 		return out, nil
 	}
@@ -209,6 +228,8 @@ func (rw *rewriter) meta(line []byte) error {
 	switch {
 	case !isConnect:
 		return nil
+	case !connectLine.Match(line):
+		return rw.refuse(bytes.TrimLeft(line, " \t"), "pg_dump writes no such command")
 	case err != nil:
 		return fmt.Errorf("dump line %q: %v", line, err)
 	case db == "" || db == rw.source:
@@ -227,4 +248,17 @@ func isCopyEnd(piece []byte) bool {
 	}
 	rest := string(piece[2:])
 	return rest == "\n" || rest == "\r\n" || rest == "" || rest == "\r"
+}
+
+// openRestricted puts the loader's \restrict before the first line's
+// output. When the dump's first line is a whole comment line (pg_dump's
+// first line is "--"), the command takes its place, so psql's error line
+// numbers stay the dump's; otherwise it goes before it, one line more.
+func (rw *rewriter) openRestricted(piece, out []byte) []byte {
+	head := []byte("\\restrict " + rw.restrict + "\n")
+	line := bytes.TrimRight(piece, "\r\n")
+	if bytes.HasPrefix(line, []byte("--")) && !rw.cut && len(piece) > len(line) {
+		return head
+	}
+	return append(head, out...)
 }
