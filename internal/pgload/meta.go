@@ -183,8 +183,8 @@ func uriDBName(s string) (string, error) {
 // command after the first on one line) has no place in a dump and is
 // refused before psql sees the line.
 var (
-	connectLine  = regexp.MustCompile(`^\\(connect|c)( +-reuse-previous=on)? +([A-Za-z0-9_]+|"([^"\r\n]|"")*") *\r?\n?$`)
-	sessionLine  = regexp.MustCompile(`^\\(restrict|unrestrict|encoding) +[A-Za-z0-9_]+ *\r?\n?$`)
+	connectLine = regexp.MustCompile(`^\\(connect|c)( +-reuse-previous=on)? +([A-Za-z0-9_]+|"([^"\r\n]|"")*") *\r?\n?$`)
+	sessionLine = regexp.MustCompile(`^\\(restrict|unrestrict|encoding) +[A-Za-z0-9_]+ *\r?\n?$`)
 )
 
 // allowMetas checks every meta-command that starts in piece (lineStart:

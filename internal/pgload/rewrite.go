@@ -64,8 +64,8 @@ type rewriter struct {
 	// restrict, when set, is the key of the \restrict the stream opens
 	// with, so psql itself refuses every meta-command after it.
 	restrict string
-	out       []byte
-	err       error
+	out      []byte
+	err      error
 }
 
 func newRewriter(r io.Reader, sourceDB, targetDB string) *rewriter {
