@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/logging"
+	"github.com/pgarchive/pgarchive/internal/redact"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=1.2.3".
@@ -26,7 +27,7 @@ func main() {
 		if logger != nil {
 			logger.Error(err.Error())
 		} else {
-			fmt.Fprintf(os.Stderr, "pgarchive: error: %v\n", err)
+			fmt.Fprintf(os.Stderr, "pgarchive: error: %s\n", redact.Default.String(err.Error()))
 		}
 	}
 	if logHandler != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/logging"
+	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
@@ -98,6 +99,7 @@ func settings(c *cli.Context) (*Settings, error) {
 	if c.IsSet("recipient") {
 		s.Keys.Recipients = c.StringSlice("recipient")
 	}
+	remote.RegisterRemoteSecrets(s.Remote)
 	var err error
 	if s.BacklogMaxSize, err = config.ParseSize(pick("backlog-max-size", file.BacklogMaxSize)); err != nil {
 		return nil, usageError("--backlog-max-size: %v", err)
@@ -149,6 +151,9 @@ func setupLogging(c *cli.Context) error {
 		level = slog.LevelDebug
 		ci.LogLevel = fs.LogLevelDebug
 	}
+	// Before anything can log: rclone prints environment-given secrets
+	// while it sets up a remote (--verbose).
+	remote.RegisterEnvSecrets()
 	h := logging.New(t, level, os.Stderr)
 	logHandler = h
 	logger = slog.New(h)

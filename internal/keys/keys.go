@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/manifest"
+	"github.com/pgarchive/pgarchive/internal/redact"
 )
 
 // maxKeyFile bounds how much of a key file is read, as age does.
@@ -239,6 +240,7 @@ func readPassphrase(path string) (string, error) {
 	}
 	pass, _, _ := strings.Cut(string(data), "\n")
 	pass = strings.TrimSuffix(pass, "\r")
+	redact.Default.Add(pass)
 	if pass == "" {
 		return "", fmt.Errorf("passphrase file %s: the first line is empty", path)
 	}

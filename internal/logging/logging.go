@@ -1,4 +1,6 @@
-// Package logging is pgarchive's one logger, shared with rclone. Under
+// Package logging is pgarchive's one logger, shared with rclone. Every
+// message and field is passed through redact.Default first, so no secret
+// reaches stderr or the journal, rclone's debug lines included. Under
 // systemd it speaks journald's native protocol so every entry carries
 // structured PGARCHIVE_* fields (`journalctl PGARCHIVE_DATABASE=db1`);
 // elsewhere it prints plain lines on stderr. Messages are written to be
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/pgarchive/pgarchive/internal/redact"
 )
 
 // Notice sits between Info and Warn, as rclone and syslog have it.
@@ -94,18 +98,18 @@ func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *Handler) WithGroup(string) slog.Handler { return h }
 
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {
-	msg := r.Message
+	msg := redact.Default.String(r.Message)
 	fields := map[string]string{}
 	add := func(a slog.Attr) bool {
 		switch a.Key {
 		case "object": // rclone names the file or remote it speaks about
-			if v := a.Value.String(); v != "" && !strings.HasPrefix(msg, v) {
+			if v := redact.Default.String(a.Value.String()); v != "" && !strings.HasPrefix(msg, v) {
 				msg = v + ": " + msg
 			}
 		case "objectType", "source":
 		default:
 			if k := FieldName(a.Key); k != "" {
-				fields[k] = a.Value.String()
+				fields[k] = redact.Default.String(a.Value.String())
 			}
 		}
 		return true

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"github.com/pgarchive/pgarchive/internal/redact"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -35,6 +37,8 @@ func ParseWebhook(raw string) (*Webhook, error) {
 	if u.Host == "" {
 		return nil, errors.New("the webhook URL has no host")
 	}
+	// Everything after the host is the token (Slack, ntfy, Gotify...).
+	redact.Default.Add(strings.TrimSpace(raw), u.RequestURI(), u.User.String())
 	return &Webhook{url: u}, nil
 }
 

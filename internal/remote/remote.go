@@ -65,6 +65,7 @@ func LoadConfig(path string) error {
 	if err := checkSyntax(path); err != nil {
 		return fmt.Errorf("rclone config %s: %w", path, err)
 	}
+	registerConfigSecrets()
 	return nil
 }
 
