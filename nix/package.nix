@@ -18,7 +18,7 @@ buildGo125Module {
 
   # Recompute with nix/update-vendor-hash.sh whenever go.mod or go.sum change;
   # tests/nix fails while this is stale.
-  vendorHash = "sha256-4uRfxYrC7r1En+Oy0wXFYBG9lcp1fmG/4+W7ezsExBA=";
+  vendorHash = "sha256-huPST5k3hZn5sCoElxTY/XzkEtT7ICyuSG9Y54MuMsU=";
 
   subPackages = [ "cmd/pgarchive" ];
 

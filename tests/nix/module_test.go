@@ -13,16 +13,18 @@ import (
 	"github.com/pgarchive/pgarchive/tests/nix/nixeval"
 )
 
-// nixpkgsLib finds nixpkgs' lib from NIXPKGS_LIB: a checkout of
-// nix-community/nixpkgs.lib (or of nixpkgs) or its lib/ directory. No
-// registry CI can reach ships it, so .ci/run may opt out explicitly with
-// PGARCHIVE_SKIP_NIXPKGS_LIB=<reason>; without either, CI fails.
+// nixpkgsLib finds nixpkgs' lib from NIXPKGS_LIB (a checkout of
+// nix-community/nixpkgs.lib or of nixpkgs, or its lib/ directory), else the
+// copy in ../shared/nixpkgs-lib beside the repository, which every clone
+// (CI's too) has. Without one the test fails under CI: never a skip.
 func nixpkgsLib(t *testing.T) string {
 	t.Helper()
 	v := os.Getenv("NIXPKGS_LIB")
 	if v == "" {
-		if reason := os.Getenv("PGARCHIVE_SKIP_NIXPKGS_LIB"); reason != "" {
-			t.Skipf("SKIPPED: NIXPKGS_LIB is unset, so the module is not evaluated with lib.evalModules: %s", reason)
+		// The copy every clone has beside it (../shared, CI's too).
+		d := filepath.Join(harness.ModuleRoot(t), "..", "shared", "nixpkgs-lib", "lib")
+		if _, err := os.Stat(filepath.Join(d, "modules.nix")); err == nil {
+			return d
 		}
 		nixeval.Missing(t, "NIXPKGS_LIB is unset, so the module cannot be evaluated with nixpkgs' lib.evalModules",
 			"export a checkout of github:nix-community/nixpkgs.lib outside the repo and set NIXPKGS_LIB to it (or its lib/ dir)")
