@@ -21,7 +21,7 @@ let
   group = "pgarchive";
 
   pruneConfigFile = checkedSettings "pgarchive-prune.json" (wiring.readSettings {
-    inherit (cfg) remote prefix;
+    inherit (cfg) remote prefix trustedSigners;
     inherit (prune) rcloneConfigFile;
     inherit metricsDir;
   });

@@ -18,6 +18,9 @@ let
     ];
   };
 
+  # The archiving host's public signing key, as readers trust it.
+  signers = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzwqLCBOKwYqZDj2BXCl8ooh7X6KxfFgPtR3BL1XCfq root@db1" ];
+
   failedAssertions = sys: map (a: a.message) (lib.filter (a: !a.assertion) sys.config.assertions);
 
   # postgresqlBackup dumps the local server; a verifier host has none.
@@ -57,6 +60,7 @@ let
   # Only the drill: no PostgreSQL server, no postgresqlBackup, no archive key.
   verifier = evalWith {
     services.pgarchive = {
+      trustedSigners = signers;
       rcloneConfigFile = "/run/secrets/rclone.conf";
       prefix = "hosts/db1";
       drill = {
@@ -77,11 +81,13 @@ let
       recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
       rcloneConfigFile = "/run/secrets/rclone.conf";
       drill = { enable = true; identityFile = "/run/secrets/identity"; maxAge = "192h"; };
+      signingKeyFile = "/etc/ssh/ssh_host_ed25519_key";
+      trustedSigners = signers;
     };
   };
 
   drillNoKey = evalWith {
-    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; drill.enable = true; };
+    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; drill.enable = true; trustedSigners = signers; };
   };
 
   drillWrongKind = evalWith {
@@ -92,6 +98,7 @@ let
       recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
       rcloneConfigFile = "/run/secrets/rclone.conf";
       drill = { enable = true; passphraseFile = "${pkgs.writeText "oops" "secret"}"; };
+      trustedSigners = signers;
     };
   };
 
@@ -104,6 +111,7 @@ let
       recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
       rcloneConfigFile = "/run/secrets/rclone.conf";
       healAfterArchive = true;
+      trustedSigners = signers;
       metrics.textfileDirectory = "/var/lib/prometheus-node-exporter-text";
       prune = {
         enable = true;
@@ -127,15 +135,17 @@ let
       prefix = "hosts/db1";
       drill.rcloneConfigFile = "/run/secrets/rclone-ro.conf";
       status.enable = true;
+      trustedSigners = signers;
     };
   };
 
   statusBadAge = evalWith {
-    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; status = { enable = true; maxAge = "1d"; }; };
+    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; status = { enable = true; maxAge = "1d"; }; trustedSigners = signers; };
   };
 
   # A host that only prunes: no PostgreSQL, no postgresqlBackup, no key.
   pruneOnly = evalWith {
+    services.pgarchive.trustedSigners = signers;
     services.pgarchive.prune = {
       enable = true;
       rcloneConfigFile = "/run/secrets/rclone-prune.conf";
@@ -143,8 +153,26 @@ let
     };
   };
 
+  # Readers without trusted signers: refused, unless the risk is accepted.
+  unsignedReaders = evalWith {
+    services.pgarchive = {
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      drill = { enable = true; identityFile = "/run/secrets/identity"; };
+      status.enable = true;
+    };
+  };
+  unsignedAccepted = evalWith {
+    services.pgarchive = {
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      drill = { enable = true; identityFile = "/run/secrets/identity"; };
+      allowUnsigned = true;
+    };
+  };
+
+
   pruneNoKeep = evalWith {
     services.pgarchive.prune = { enable = true; rcloneConfigFile = "/run/secrets/rclone-prune.conf"; };
+    services.pgarchive.trustedSigners = signers;
   };
 
   notifyTwoHooks = evalWith {
@@ -179,6 +207,11 @@ assert expectFailures drillNoKey [ "services.pgarchive.drill: no decryption key"
 assert expectFailures drillWrongKind [ "so the drill needs drill.identityFile" "services.pgarchive.drill.passphraseFile is /nix/store/" ];
 assert failedAssertions lifecycle == [ ];
 assert failedAssertions pruneOnly == [ ];
+assert expectFailures unsignedReaders [ "drill, status would trust any archive in the store" "allowUnsigned" ];
+assert failedAssertions unsignedAccepted == [ ];
+assert lib.elem "signing-key:/etc/ssh/ssh_host_ed25519_key" both.config.systemd.services."postgresqlBackup-db1".serviceConfig.LoadCredential;
+assert (builtins.fromJSON both.config.services.pgarchive.configFile.env.json).signing-key == "$CREDENTIALS_DIRECTORY/signing-key";
+assert (builtins.fromJSON both.config.services.pgarchive.drill.configFile.env.json).trusted-signers == signers;
 assert expectFailures pruneNoKeep [ "services.pgarchive.prune: no keep rule" ];
 assert expectFailures notifyTwoHooks [ "not both" ];
 assert failedAssertions statusOnly == [ ];

@@ -32,7 +32,7 @@ let
   # The read side's settings: where the archives are, and nothing about keys,
   # so that the drill never sees the archive units' credential paths.
   drillConfigFile = checkedSettings "pgarchive-read.json" (wiring.readSettings {
-    inherit (cfg) remote prefix;
+    inherit (cfg) remote prefix trustedSigners;
     inherit (drill) rcloneConfigFile;
     metricsDir = cfg.metrics.textfileDirectory;
   });
@@ -385,7 +385,7 @@ in
     };
   };
 
-  imports = [ ./lifecycle.nix ./notify.nix ./status.nix ];
+  imports = [ ./authenticity.nix ./lifecycle.nix ./notify.nix ./status.nix ];
 
   config = lib.mkMerge [
     (lib.mkIf (cfg.enable || drill.enable || prune.enable || status.enable) {

@@ -28,7 +28,7 @@ let
   summaryRcloneConfigFile = if cfg.rcloneConfigFile != null then cfg.rcloneConfigFile else cfg.drill.rcloneConfigFile;
 
   summaryConfigFile = checkedSettings "pgarchive-summary.json" (wiring.readSettings {
-    inherit (cfg) remote prefix;
+    inherit (cfg) remote prefix trustedSigners;
     rcloneConfigFile = summaryRcloneConfigFile;
     stateDir = if cfg.enable then cfg.stateDir else null;
   });

@@ -16,7 +16,7 @@ let
   metricsDir = cfg.metrics.textfileDirectory;
 
   statusConfigFile = checkedSettings "pgarchive-status.json" (wiring.readSettings {
-    inherit (cfg) remote prefix;
+    inherit (cfg) remote prefix trustedSigners;
     inherit (status) rcloneConfigFile;
     inherit metricsDir;
   });

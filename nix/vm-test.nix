@@ -10,6 +10,8 @@ let
   minioUser = "pgarchive-test";
   minioPassword = "pgarchive-test-secret";
 
+  signer = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzwqLCBOKwYqZDj2BXCl8ooh7X6KxfFgPtR3BL1XCfq root@db1";
+
   rcloneConf = host: pkgs.writeText "rclone.conf" ''
     [minio-a]
     type = s3
@@ -86,8 +88,13 @@ pkgs.testers.runNixOSTest {
       enable = true;
       databases = [ "db1" ];
     };
+    # A test-only signing key (nix/vm-test-signing-key); a real host uses
+    # its /etc/ssh/ssh_host_ed25519_key or a sops/agenix secret.
+    environment.etc."pgarchive-test/signing-key" = { source = ./vm-test-signing-key; mode = "0400"; user = "postgres"; };
     services.pgarchive = {
       enable = true;
+      signingKeyFile = "/etc/pgarchive-test/signing-key";
+      trustedSigners = [ signer ];
       identityFile = "/run/keys/pgarchive/identity";
       rcloneConfigFile = "/run/keys/pgarchive/rclone.conf";
       prefix = "vmtest";
@@ -134,6 +141,7 @@ pkgs.testers.runNixOSTest {
     services.pgarchive = {
       rcloneConfigFile = "/run/keys/pgarchive/rclone.conf";
       prefix = "vmtest";
+      trustedSigners = [ signer ];
       drill = {
         enable = true;
         identityFile = "/run/keys/pgarchive/identity";
@@ -203,6 +211,15 @@ pkgs.testers.runNixOSTest {
             assert "pgarchive-marker" in decrypt_latest(upstream)
         machine.succeed("journalctl -u postgresqlBackup-db1 -o verbose | grep -q PGARCHIVE_UPSTREAM=")
         machine.succeed("journalctl PGARCHIVE_DATABASE=db1 | grep -q .")
+
+    with subtest("every manifest is signed, and stock ssh-keygen accepts the signature"):
+        names = machine.succeed(f"{rc} lsf minio-a:pgarchive/vmtest/db1 --include '*.manifest.json'").split()
+        latest = sorted(names)[-1]
+        machine.succeed(
+            f"{rc} cat minio-a:pgarchive/vmtest/db1/{latest} > /tmp/m.json",
+            f"{rc} cat minio-a:pgarchive/vmtest/db1/{latest}.sig > /tmp/m.json.sig",
+            "ssh-keygen -Y check-novalidate -n pgarchive -s /tmp/m.json.sig < /tmp/m.json",
+        )
 
     with subtest("a success notice reaches the webhook, metrics reach the textfile directory"):
         machine.wait_for_open_port(8099)

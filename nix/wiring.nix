@@ -11,9 +11,13 @@ let
     { option = "recipientsFile"; id = "recipients"; key = "recipients-file"; }
     { option = "identityFile"; id = "identity"; key = "identity-file"; }
     { option = "passphraseFile"; id = "passphrase"; key = "passphrase-file"; }
+    { option = "signingKeyFile"; id = "signing-key"; key = "signing-key"; }
   ];
 
-  setSecrets = cfg: builtins.filter (s: cfg.${s.option} != null) secrets;
+  # Secrets that are no encryption key.
+  notKeys = [ "rcloneConfigFile" "signingKeyFile" ];
+
+  setSecrets = cfg: builtins.filter (s: (cfg.${s.option} or null) != null) secrets;
 
   # postgresqlBackup's own naming: ${location}/${db}.sql${compressSuffix}.
   suffixes = { none = ""; gzip = ".gz"; zstd = ".zstd"; };
@@ -36,7 +40,7 @@ rec {
   # exactly one, even though age itself could mix public-key sources).
   keySources = cfg:
     (if cfg.recipients != [ ] then [ "recipients" ] else [ ])
-    ++ map (s: s.option) (builtins.filter (s: s.option != "rcloneConfigFile") (setSecrets cfg));
+    ++ map (s: s.option) (builtins.filter (s: !(builtins.elem s.option notKeys)) (setSecrets cfg));
 
   # The JSON settings (keys are the helper's long flag names). Secrets appear
   # only as $CREDENTIALS_DIRECTORY paths, which the helper expands at run time.
@@ -47,6 +51,7 @@ rec {
       inherit (cfg) remote prefix rcloneConfigFile;
       stateDir = cfg.stateDir or null;
       metricsDir = cfg.metrics.textfileDirectory or null;
+      trustedSigners = cfg.trustedSigners or [ ];
     }
     // {
       dump-dir = toString backup.location;
@@ -64,8 +69,10 @@ rec {
   # archives nothing. No key: the read side passes its decryption key on the
   # command line. The metrics directory goes to the units that write metrics,
   # the backlog's directory to those that report or upload it.
-  readSettings = { remote, prefix, rcloneConfigFile, metricsDir ? null, stateDir ? null }:
+  # Trusted signers are public keys: they may live in the store.
+  readSettings = { remote, prefix, rcloneConfigFile, metricsDir ? null, stateDir ? null, trustedSigners ? [ ] }:
     { inherit remote; }
+    // optional (trustedSigners != [ ]) { trusted-signers = trustedSigners; }
     // optional (prefix != "") { inherit prefix; }
     // optional (rcloneConfigFile != null) { rclone-config = "$CREDENTIALS_DIRECTORY/rclone.conf"; }
     // optional (stateDir != null) { state-dir = stateDir; }

@@ -18,6 +18,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/pgarchive/pgarchive/internal/naming"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 // MaxSize bounds the file: it holds a handful of settings.
@@ -120,6 +121,9 @@ func (c *File) Validate() error {
 		if strings.Contains(s, "PRIVATE KEY") {
 			return fmt.Errorf("trusted-signers[%d] is a private key: only public keys belong in this file", i)
 		}
+	}
+	if _, err := sign.ParseTrusted("trusted-signers", c.TrustedSigners); err != nil {
+		return err
 	}
 	for i, r := range c.Recipients {
 		if strings.TrimSpace(r) == "" {

@@ -104,3 +104,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestTrustedSignersChecked(t *testing.T) {
+	good := `{"trusted-signers": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzwqLCBOKwYqZDj2BXCl8ooh7X6KxfFgPtR3BL1XCfq root@db1"], "max-clock-skew": "5m"}`
+	if _, err := Parse(strings.NewReader(good)); err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		`{"trusted-signers": ["ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ x"]}`: "trusted-signers, line 1",
+		`{"trusted-signers": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}`:   "private key",
+		`{"max-clock-skew": "-1m"}`:                                       "negative",
+		`{"max-clock-skew": "soon"}`:                                      "max-clock-skew",
+	} {
+		if _, err := Parse(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+}
