@@ -112,9 +112,9 @@ func TestTrustedSignersChecked(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		`{"trusted-signers": ["ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ x"]}`: "trusted-signers, line 1",
-		`{"trusted-signers": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}`:   "private key",
-		`{"max-clock-skew": "-1m"}`:                                       "negative",
-		`{"max-clock-skew": "soon"}`:                                      "max-clock-skew",
+		`{"trusted-signers": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}`:      "private key",
+		`{"max-clock-skew": "-1m"}`:                                         "negative",
+		`{"max-clock-skew": "soon"}`:                                        "max-clock-skew",
 	} {
 		if _, err := Parse(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", in, err, want)
