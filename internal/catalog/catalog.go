@@ -207,9 +207,12 @@ func Assemble(prefix string, upstreams []string, listings [][]Object, listErrs [
 	for i, objs := range listings {
 		for _, o := range objs {
 			key, isSig := strings.CutSuffix(o.Key, naming.SignatureSuffix)
-			key, isManifest := strings.CutSuffix(key, naming.ManifestSuffix)
+			isManifest := false
+			if !isSig {
+				key, isManifest = strings.CutSuffix(key, naming.ManifestSuffix)
+			}
 			n, ok := parseKey(prefix, key)
-			if !ok || (isSig && !isManifest) {
+			if !ok {
 				c.Strays++
 				continue
 			}

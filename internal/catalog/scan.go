@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/rclone/rclone/fs"
@@ -147,7 +148,7 @@ func readOne(ctx context.Context, ups []*remote.Upstream, a *Archive, trusted *s
 	case a.Manifest == nil:
 		a.ManifestErr = errors.Join(errs...)
 	case trusted != nil && a.Trust != TrustSigned:
-		a.Trust, a.TrustErr = TrustUntrusted, errors.Join(distrust...)
+		a.Trust, a.TrustErr = TrustUntrusted, oneLine(distrust)
 	}
 }
 
@@ -209,4 +210,17 @@ func readObject(ctx context.Context, u *remote.Upstream, obj fs.Object, key stri
 		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
 	}
 	return b, nil
+}
+
+// oneLine joins per-upstream reasons on one line: they end up in log
+// lines, which journalctl -u shows one message line each.
+func oneLine(errs []error) error {
+	if len(errs) == 0 {
+		return errors.New("no readable manifest")
+	}
+	parts := make([]string, len(errs))
+	for i, err := range errs {
+		parts[i] = err.Error()
+	}
+	return errors.New(strings.Join(parts, "; "))
 }

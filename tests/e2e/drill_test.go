@@ -24,6 +24,7 @@ type drillWorld struct {
 	tmp     string // --temp-dir, watched for leftovers
 	pgBin   string
 	wrongID string
+	global  []string // more global flags, before the subcommand
 }
 
 func newDrillWorld(t *testing.T) *drillWorld {
@@ -85,8 +86,8 @@ func keyOf(t *testing.T, idPath string) (string, string) {
 func (d *drillWorld) drill(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	uid, _ := strconv.Atoi(d.acct.Uid)
 	gid, _ := strconv.Atoi(d.acct.Gid)
-	full := append([]string{"--rclone-config", d.conf, "--log-target", "stderr", "--pg-bin", d.pgBin,
-		"drill", "--temp-dir", d.tmp}, args...)
+	full := append(append([]string{"--rclone-config", d.conf, "--log-target", "stderr", "--pg-bin", d.pgBin}, d.global...),
+		append([]string{"drill", "--temp-dir", d.tmp}, args...)...)
 	cmd := exec.Command(d.bin, full...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + d.dir, "TMPDIR=" + d.tmp}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
