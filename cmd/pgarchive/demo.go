@@ -13,6 +13,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/demo"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 func demoCommand() *cli.Command {
@@ -67,28 +68,37 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	signer, err := sign.LoadSigner(w.SigningKey)
+	if err != nil {
+		return err
+	}
 	res, err := archive.Run(ctx, archive.Job{
 		Database: c.String("database"), Source: src, Keys: k, Upstreams: ups,
-		Log: logger, Version: version, Host: "demo", Now: time.Now,
+		Log: logger, Version: version, Host: "demo", Now: time.Now, Signer: signer,
 	})
 	if err != nil {
 		return err
 	}
 	out := c.App.Writer
-	fmt.Fprintf(out, "\nDemo world in %s:\n  rclone config  %s\n  identity       %s\n  dump           %s\n", dir, w.RcloneConfig, w.IdentityFile, w.Dump)
+	fmt.Fprintf(out, "\nDemo world in %s:\n  rclone config  %s\n  identity       %s\n  signing key    %s (trusted by %s)\n  dump           %s\n",
+		dir, w.RcloneConfig, w.IdentityFile, w.SigningKey, w.Settings, w.Dump)
 	for _, up := range w.Upstreams {
 		stored := filepath.Join(up, filepath.FromSlash(res.Key))
 		if err := w.Decrypt(stored); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		fmt.Fprintf(out, "  stored         %s (+ .manifest.json): decrypts to the dump\n", stored)
+		fmt.Fprintf(out, "  stored         %s (+ .manifest.json, signed in .manifest.json.sig): decrypts to the dump\n", stored)
 	}
 	fmt.Fprintf(out, "\nTry:\n  age -d -i %s %s | gunzip | head\n", w.IdentityFile, filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)))
-	fmt.Fprintf(out, "  pgarchive --rclone-config %s list\n", w.RcloneConfig)
-	fmt.Fprintf(out, "  pgarchive --rclone-config %s verify --deep --identity-file %s\n", w.RcloneConfig, w.IdentityFile)
-	fmt.Fprintf(out, "  pgarchive --rclone-config %s restore --database %s --output - --identity-file %s | head\n", w.RcloneConfig, c.String("database"), w.IdentityFile)
-	fmt.Fprintf(out, "  pgarchive --rclone-config %s status\n", w.RcloneConfig)
-	fmt.Fprintf(out, "  rm -r %s/%s && pgarchive --rclone-config %s heal   # then list again\n", w.Upstreams[1], c.String("database"), w.RcloneConfig)
-	fmt.Fprintf(out, "  pgarchive --rclone-config %s prune --keep-daily 7 --dry-run\n", w.RcloneConfig)
+	// Every reader goes through the settings file, which trusts the demo's
+	// signing key: what they show is checked, signatures included.
+	cfg := w.Settings
+	fmt.Fprintf(out, "  pgarchive --config %s list\n", cfg)
+	fmt.Fprintf(out, "  pgarchive --config %s verify --deep --identity-file %s\n", cfg, w.IdentityFile)
+	fmt.Fprintf(out, "  pgarchive --config %s restore --database %s --output - --identity-file %s | head\n", cfg, c.String("database"), w.IdentityFile)
+	fmt.Fprintf(out, "  pgarchive --config %s status\n", cfg)
+	fmt.Fprintf(out, "  rm -r %s/%s && pgarchive --config %s heal   # then list again\n", w.Upstreams[1], c.String("database"), cfg)
+	fmt.Fprintf(out, "  pgarchive --config %s prune --keep-daily 7 --dry-run\n", cfg)
+	fmt.Fprintf(out, "  ssh-keygen -Y check-novalidate -n pgarchive -s %s.manifest.json.sig < %s.manifest.json\n", filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)), filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)))
 	return nil
 }

@@ -72,8 +72,10 @@ func settings(c *cli.Context) (*Settings, error) {
 			return nil, err
 		}
 	}
+	// An empty environment variable (RCLONE_CONFIG= exported by a shell
+	// profile, say) does not hide the file's value.
 	pick := func(name, fromFile string) string {
-		if c.IsSet(name) || fromFile == "" {
+		if (c.IsSet(name) && c.String(name) != "") || fromFile == "" {
 			return c.String(name)
 		}
 		return fromFile

@@ -7,13 +7,19 @@ package demo
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/rand"
 	_ "embed"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 )
 
 //go:embed sample.sql
@@ -28,6 +34,12 @@ type World struct {
 	Recipient    string
 	Dump         string
 	Remote       string
+	// SigningKey signs the demo's manifests; TrustedSigners holds its
+	// public half, and Settings (a settings file naming the rclone.conf
+	// and the trusted signers) makes every reader check signatures.
+	SigningKey     string
+	TrustedSigners string
+	Settings       string
 }
 
 // Setup creates the world under dir.
@@ -60,6 +72,9 @@ search_policy = ff
 	if err := os.WriteFile(w.IdentityFile, []byte("# demo identity: keep it off the database host in real use\n"+id.String()+"\n"), 0o600); err != nil {
 		return nil, err
 	}
+	if err := w.signingKey(); err != nil {
+		return nil, err
+	}
 	w.Dump = filepath.Join(dir, "dumps", "demo.sql.gz")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
@@ -71,6 +86,44 @@ search_policy = ff
 		return nil, err
 	}
 	return w, nil
+}
+
+// signingKey writes an OpenSSH ed25519 key pair, the trusted-signers file
+// with its public half, and the settings file that trusts it.
+func (w *World) signingKey() error {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "pgarchive demo")
+	if err != nil {
+		return err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	w.SigningKey = filepath.Join(w.Dir, "signing_key")
+	w.TrustedSigners = filepath.Join(w.Dir, "trusted_signers")
+	w.Settings = filepath.Join(w.Dir, "pgarchive.json")
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " pgarchive demo\n"
+	settings, err := json.MarshalIndent(map[string]string{"rclone-config": w.RcloneConfig, "trusted-signers-file": w.TrustedSigners}, "", "  ")
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{
+		{w.SigningKey, pem.EncodeToMemory(block)},
+		{w.TrustedSigners, []byte("# who may sign archives: the demo's signing_key\n" + line)},
+		{w.Settings, append(settings, '\n')},
+	} {
+		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Decrypt proves a stored copy opens with the demo identity and equals the dump.
