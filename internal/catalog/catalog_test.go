@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgarchive/pgarchive/internal/manifest"
 )
@@ -72,4 +74,55 @@ func keys(c *Catalog) []string {
 		out = append(out, a.Key)
 	}
 	return out
+}
+
+// TestTrustAndFuture: signatures are grouped with their archive (a lone
+// one is a stray), untrusted and future archives are never the latest, and
+// SuspectNewer names those newer than what was chosen.
+func TestTrustAndFuture(t *testing.T) {
+	const (
+		good   = "db/db_20260101T000000Z.sql.age"
+		forged = "db/db_20260102T000000Z.sql.age"
+		future = "db/db_20990101T000000Z.sql.age"
+		lone   = "db/db_20250101T000000Z.sql.age"
+		ms     = ".manifest.json"
+	)
+	var objs []Object
+	for _, k := range []string{good, forged, future} {
+		objs = append(objs, Object{Key: k, Size: 10}, Object{Key: k + ms, Size: 1}, Object{Key: k + ms + ".sig", Size: 1})
+	}
+	objs = append(objs, Object{Key: lone + ms + ".sig", Size: 1})
+	c := Assemble("", []string{"a"}, [][]Object{objs}, []error{nil})
+	if len(c.Archives) != 3 || c.Strays != 1 {
+		t.Fatalf("archives %v, strays %d: a signature alone is no archive", keys(c), c.Strays)
+	}
+	for _, a := range c.Archives {
+		if !a.Copies[0].HasSig || !a.Copies[0].HasManifest || !a.Copies[0].HasData {
+			t.Fatalf("%s: %+v", a.Key, a.Copies[0])
+		}
+		a.Manifest = &manifest.Manifest{Ciphertext: manifest.Blob{Size: 10}}
+		a.Trust = TrustSigned
+		if a.Key == forged {
+			a.Trust, a.TrustErr = TrustUntrusted, errors.New("a: no signature")
+		}
+	}
+	c.Judge(Policy{Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), MaxSkew: 10 * time.Minute})
+	if got := c.Latest("db"); got == nil || got.Key != good {
+		t.Fatalf("Latest = %v, want the trusted archive of the past", got)
+	}
+	sus := c.SuspectNewer("db", c.Latest("db"))
+	if len(sus) != 2 || sus[0].Key != future || !sus[0].Future || sus[1].Key != forged {
+		t.Fatalf("SuspectNewer = %v", sus)
+	}
+	if st := c.Find(forged).State(0); st != Untrusted {
+		t.Errorf("forged copy: %s", st)
+	}
+	if why := c.Find(forged).Why(); !strings.Contains(why, "UNTRUSTED (a: no signature)") {
+		t.Errorf("Why = %q", why)
+	}
+	// A skew wide enough makes 2099 acceptable: the limit is the policy's.
+	c.Judge(Policy{Now: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), MaxSkew: time.Hour})
+	if got := c.Latest("db"); got == nil || got.Key != future {
+		t.Fatalf("Latest with the clock in 2099 = %v", got)
+	}
 }

@@ -241,3 +241,37 @@ func TestUnjudgedLeavesUnreadManifestsOut(t *testing.T) {
 		t.Fatalf("judged %d, unjudged %+v", len(judged), unjudged)
 	}
 }
+
+// TestSuspectsAreNeverCountedOrDeletedUnasked: a forged archive and a
+// future-dated one stay out of the plan; --remove-untrusted removes only
+// the untrusted one, with its signature.
+func TestSuspectsAreNeverCountedOrDeletedUnasked(t *testing.T) {
+	cat := fixture(t, 1, map[int][]copyKind{1: {complete}, 2: {complete}, -1000: {complete}})
+	for _, a := range cat.Archives {
+		a.Copies[0].HasSig = true
+		if a.Key == key(1) {
+			a.Trust = catalog.TrustUntrusted
+		}
+	}
+	cat.Judge(catalog.Policy{Now: t0, MaxSkew: time.Minute})
+	judged, suspects := Suspects(cat.Archives)
+	if len(judged) != 1 || judged[0].Key != key(2) || len(suspects) != 2 {
+		t.Fatalf("judged %v, suspects %v", judged, suspects)
+	}
+	plan, err := retention.Policy{Last: 1}.Plan(Items(judged), t0)
+	if err != nil || len(plan.Keep) != 1 || plan.Keep[0].ID != key(2) {
+		t.Fatalf("plan %+v, %v: the genuine archive must be kept", plan, err)
+	}
+	skipped, remove := judgeSuspects(suspects, false)
+	if len(skipped) != 2 || len(remove) != 0 || skipped[0].Action != "skip" {
+		t.Fatalf("without --remove-untrusted: skipped %+v, remove %+v", skipped, remove)
+	}
+	skipped, remove = judgeSuspects(suspects, true)
+	if len(skipped) != 1 || skipped[0].Key != key(-1000) || len(remove) != 1 || remove[0].ID != key(1) {
+		t.Fatalf("with --remove-untrusted: skipped %+v, remove %+v (a future archive is never deleted)", skipped, remove)
+	}
+	rs := Removals(retention.Plan{Remove: remove}, cat.Archives, []bool{true})
+	if len(rs) != 1 || len(rs[0].Manifests) != 1 || len(rs[0].Data) != 2 || rs[0].Data[1].Key != key(1)+naming.SignatureSuffix {
+		t.Fatalf("removal %+v: manifest first, then data and signature", rs)
+	}
+}

@@ -372,3 +372,40 @@ func FuzzCheck(f *testing.F) {
 		checkInvariants(t, c, named, Check(c, named, now, maxAge))
 	})
 }
+
+// TestSuspects: an untrusted archive makes its upstreams UNTRUSTED and a
+// future-dated one FUTURE, whatever else is fresh; neither counts as the
+// newest archive or toward the count.
+func TestSuspects(t *testing.T) {
+	ups := []string{"a", "b"}
+	c := build(t, ups, nil, []arc{
+		{db: "db1", age: 30 * time.Hour, copies: []copyKind{full, full}},   // genuine, stale
+		{db: "db1", age: time.Hour, copies: []copyKind{full, none}},        // forged, looks fresh
+		{db: "db1", age: -100 * time.Hour, copies: []copyKind{none, full}}, // named in the future
+	})
+	for _, a := range c.Archives {
+		if a.Name.Created.Equal(now.Add(-time.Hour)) {
+			a.Trust, a.TrustErr = catalog.TrustUntrusted, fmt.Errorf("a: no signature")
+		}
+	}
+	c.Judge(catalog.Policy{Now: now, MaxSkew: 10 * time.Minute})
+	r := Check(c, nil, now, 26*time.Hour)
+	if r.OK() {
+		t.Fatal("a report with suspect archives is OK")
+	}
+	a, b := r.Entries[0], r.Entries[1]
+	if a.State != Untrusted || !strings.Contains(a.Detail(r.MaxAge), "UNTRUSTED (a: no signature)") {
+		t.Errorf("upstream a: %s %q", a.State, a.Detail(r.MaxAge))
+	}
+	if b.State != Future || !strings.Contains(b.Detail(r.MaxAge), "FUTURE") {
+		t.Errorf("upstream b: %s %q", b.State, b.Detail(r.MaxAge))
+	}
+	for _, e := range r.Entries {
+		if e.Archives != 1 || e.Newest == nil || e.Age != 30*time.Hour {
+			t.Errorf("%s: %d archives, newest %v at %v: only the genuine one counts", e.Upstream, e.Archives, e.Newest, e.Age)
+		}
+	}
+	if s := r.Summary(); !strings.HasPrefix(s, "UNTRUSTED: 1 untrusted, 1 future of 2") {
+		t.Errorf("summary %q", s)
+	}
+}

@@ -2,7 +2,8 @@
 # Benchmark (not a test): pgarchive archive against the baselines in
 # ../shared/baselines, side by side in one run on the same input, printing
 # wall time, peak RSS and ratios.  Usage: sudo tests/bench/archive.sh [SIZE_MIB]
-#   BENCH_MINIO=0 skips the MinIO comparison, BENCH_BIG=0 the 8 GiB RSS run.
+#   BENCH_MINIO=0 skips the MinIO comparison, BENCH_BIG=0 the 8 GiB RSS run,
+#   BENCH_SIGN_RUNS=N sets the runs per side of the signing comparison (7).
 # Needs: go, gpg, age (v1.3.2), rclone CLI v1.75.0, minio, GNU time; installs
 # the Go tools into GOBIN if missing.
 set -euo pipefail
@@ -65,6 +66,24 @@ echo "pgarchive / cat|tee+2x sha256sum:  $(ratio pgarchive 'cat|tee + 2x sha256s
 echo "seed-pipeline / pgarchive:         $(ratio seed-pipeline.sh pgarchive)x faster (target >= 7)"
 echo "age-rcat / pgarchive:              $(ratio age-rcat.sh pgarchive)x faster (target ~2)"
 echo "pgarchive peak RSS:                ${rss[pgarchive]} MiB (target <= 64)"
+
+# Signing: the same archive with --signing-key, unsigned and signed runs
+# alternating so drift hits both alike; medians of BENCH_SIGN_RUNS each.
+ssh-keygen -q -t ed25519 -N "" -f "$work/signing_key"
+runs=${BENCH_SIGN_RUNS:-7}
+: > "$work/unsigned.t"; : > "$work/signed.t"
+for i in $(seq "$runs"); do
+  for mode in unsigned signed; do
+    reset_up; sync
+    extra=(); [ "$mode" = signed ] && extra=(--signing-key "$work/signing_key")
+    /usr/bin/time -f "%e" -a -o "$work/$mode.t" "$work/pgarchive" --log-target stderr --rclone-config "$conf" -R "$work/recipients.txt" \
+      "${extra[@]}" archive --database db1 --file "$in" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+  done
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+mu=$(median "$work/unsigned.t") ms=$(median "$work/signed.t")
+printf '%-28s %8.2f s (median of %d)\n' "pgarchive unsigned" "$mu" "$runs" "pgarchive --signing-key" "$ms" "$runs"
+echo "signed / unsigned:                 $(awk "BEGIN{printf \"%.3f\", $ms / $mu}")x (target < 1.02)"
 
 if [ "${BENCH_BIG:-1}" != 0 ]; then
   echo "== peak RSS vs input size (stdin, folders on disk)"

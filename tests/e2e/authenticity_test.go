@@ -168,19 +168,7 @@ func TestForgedArchivesContained(t *testing.T) {
 
 	// prune keeps the genuine archive and neither counts nor deletes a forgery.
 	r = a.trusted(t, "prune", "-d", "db1", "--keep-last", "1", "--dry-run", "--json")
-	var plan struct {
-		Databases []struct {
-			Archives []struct {
-				Key    string `json:"key"`
-				Action string `json:"action"`
-			} `json:"archives"`
-		} `json:"databases"`
-	}
-	decodeJSON(t, []byte(r.stdout), &plan)
-	actions := map[string]string{}
-	for _, x := range plan.Databases[0].Archives {
-		actions[x.Key] = x.Action
-	}
+	actions := pruneActions(t, r)
 	if actions[a.genuine] != "keep" || actions[unsigned] != "skip" || actions[otherKey] != "skip" {
 		t.Fatalf("prune --keep-last 1 --dry-run: %v (want the genuine kept, the forged skipped)\n%s", actions, r.stderr)
 	}
@@ -309,19 +297,8 @@ func TestFutureDatedArchive(t *testing.T) {
 	if !strings.Contains(r.stdout, `"key": "`+a.genuine+`"`) {
 		t.Fatalf("prune output lacks the genuine archive:\n%s", r.stdout)
 	}
-	var plan struct {
-		Databases []struct {
-			Archives []struct {
-				Key    string `json:"key"`
-				Action string `json:"action"`
-			} `json:"archives"`
-		} `json:"databases"`
-	}
-	decodeJSON(t, []byte(r.stdout), &plan)
-	for _, x := range plan.Databases[0].Archives {
-		if (x.Key == a.genuine && x.Action != "keep") || (x.Key == future && x.Action != "skip") {
-			t.Fatalf("prune plans %s for %s (want today's kept, the future one skipped)", x.Action, x.Key)
-		}
+	if actions := pruneActions(t, r); actions[a.genuine] != "keep" || actions[future] != "skip" {
+		t.Fatalf("prune plans %v (want today's kept, the future one skipped)", actions)
 	}
 	r = a.trusted(t, "restore", "-d", "db1", "--output", "-", "-i", a.idPath)
 	if r.exit != 0 || !strings.Contains(r.stderr, "skipping "+future) || !strings.Contains(r.stderr, "restored "+a.genuine) {
@@ -346,4 +323,26 @@ func TestSignedDumpMetaCommandRefused(t *testing.T) {
 		t.Fatalf("drill must refuse it too (exit %d):\n%s", code, out)
 	}
 	mustNotExist(t, shellMark, copyMark)
+}
+
+// pruneActions reads prune --json of one database: action by archive key.
+func pruneActions(t *testing.T, r run) map[string]string {
+	t.Helper()
+	var plan struct {
+		Databases []struct {
+			Archives []struct {
+				Key    string `json:"key"`
+				Action string `json:"action"`
+			} `json:"archives"`
+		} `json:"databases"`
+	}
+	decodeJSON(t, []byte(r.stdout), &plan)
+	if len(plan.Databases) != 1 {
+		t.Fatalf("prune --json: want one database:\n%s\n%s", r.stdout, r.stderr)
+	}
+	actions := map[string]string{}
+	for _, x := range plan.Databases[0].Archives {
+		actions[x.Key] = x.Action
+	}
+	return actions
 }
