@@ -18,6 +18,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/archive"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 // fixture: two local folders (rclone's real local backend), of which "b" is
@@ -29,6 +30,7 @@ type fixture struct {
 	id         *age.X25519Identity
 	logs       *bytes.Buffer
 	log        *slog.Logger
+	signer     *sign.Signer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -51,6 +53,11 @@ func newFixtureIn(t *testing.T, dir string) *fixture {
 		*p = ups[0]
 	}
 	f.id, _ = age.GenerateX25519Identity()
+	keyPath := filepath.Join(dir, "signing_key")
+	if _, err := sign.GenerateKey(keyPath, "test"); err != nil {
+		t.Fatal(err)
+	}
+	f.signer, _ = sign.LoadSigner(keyPath)
 	var err error
 	if f.keys, err = keys.Load(keys.Sources{Recipients: []string{f.id.Recipient().String()}}); err != nil {
 		t.Fatal(err)
@@ -76,11 +83,12 @@ func (f *fixture) archive(t *testing.T, now time.Time, size int, max int64) (*ar
 	}
 	down := &remote.Upstream{Name: f.b.Name, Root: f.b.Root, Err: errors.New("connection refused")}
 	res, err := archive.Run(context.Background(), archive.Job{Database: "db1", Source: src, Keys: f.keys,
-		Upstreams: []*remote.Upstream{f.a, down}, Log: f.log, Version: "test", Now: func() time.Time { return now }, Spool: sp})
+		Upstreams: []*remote.Upstream{f.a, down}, Log: f.log, Version: "test", Now: func() time.Time { return now }, Spool: sp,
+		Signer: f.signer})
 	if err == nil || res.Failed() != 1 {
 		t.Fatalf("want b to fail: %v", err)
 	}
-	err = sp.Keep(Keep{Key: res.Key, Size: res.Manifest.Ciphertext.Size, Manifest: res.ManifestBody,
+	err = sp.Keep(Keep{Key: res.Key, Size: res.Manifest.Ciphertext.Size, Manifest: res.ManifestBody, Signature: res.Signature,
 		Pending: []string{f.b.Name}, Held: []string{f.a.Name}}, f.log)
 	if err != nil && max > 1<<20 {
 		t.Fatal(err)
@@ -162,6 +170,12 @@ func TestKeepAndRetry(t *testing.T) {
 	mB, _ := os.ReadFile(filepath.Join(f.dir, "b", res.Key+".manifest.json"))
 	if !bytes.Equal(onB, onA) || !bytes.Equal(mA, mB) || len(mB) == 0 {
 		t.Fatal("b's copy or manifest differs from a's")
+	}
+	// The signature travelled with the backlog entry.
+	sA, _ := os.ReadFile(filepath.Join(f.dir, "a", res.Key+".manifest.json.sig"))
+	sB, _ := os.ReadFile(filepath.Join(f.dir, "b", res.Key+".manifest.json.sig"))
+	if len(sA) == 0 || !bytes.Equal(sA, sB) {
+		t.Fatal("b lacks a's signature after the retry")
 	}
 	if u, _ := Usage(f.state); u.Archives != 0 {
 		t.Fatalf("backlog not empty: %+v", u)

@@ -7,19 +7,16 @@ package demo
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/ed25519"
-	"crypto/rand"
 	_ "embed"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"filippo.io/age"
-	"golang.org/x/crypto/ssh"
+
+	"github.com/pgarchive/pgarchive/internal/sign"
 )
 
 //go:embed sample.sql
@@ -91,22 +88,13 @@ search_policy = ff
 // signingKey writes an OpenSSH ed25519 key pair, the trusted-signers file
 // with its public half, and the settings file that trusts it.
 func (w *World) signingKey() error {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return err
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "pgarchive demo")
-	if err != nil {
-		return err
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return err
-	}
 	w.SigningKey = filepath.Join(w.Dir, "signing_key")
 	w.TrustedSigners = filepath.Join(w.Dir, "trusted_signers")
 	w.Settings = filepath.Join(w.Dir, "pgarchive.json")
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " pgarchive demo\n"
+	line, err := sign.GenerateKey(w.SigningKey, "pgarchive-demo")
+	if err != nil {
+		return err
+	}
 	settings, err := json.MarshalIndent(map[string]string{"rclone-config": w.RcloneConfig, "trusted-signers-file": w.TrustedSigners}, "", "  ")
 	if err != nil {
 		return err
@@ -115,8 +103,7 @@ func (w *World) signingKey() error {
 		path string
 		data []byte
 	}{
-		{w.SigningKey, pem.EncodeToMemory(block)},
-		{w.TrustedSigners, []byte("# who may sign archives: the demo's signing_key\n" + line)},
+		{w.TrustedSigners, []byte("# who may sign archives: the demo's signing_key\n" + line + "\n")},
 		{w.Settings, append(settings, '\n')},
 	} {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {

@@ -13,6 +13,8 @@ package sign
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -217,4 +219,27 @@ func readBounded(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxKeyFile)
 	}
 	return data, nil
+}
+
+// GenerateKey writes a new unencrypted OpenSSH ed25519 private key to path
+// (mode 0600, as ssh-keygen -t ed25519 -N "" would) and returns its public
+// line, ready for --trusted-signer. For the demo and tests; real hosts use
+// their SSH host key or a managed secret.
+func GenerateKey(path, comment string) (string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return "", err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + comment, nil
 }
