@@ -24,6 +24,14 @@ deletes the cluster, also when interrupted with SIGTERM or SIGINT. The drill fai
 newest archive is older than --max-age, when it cannot be decrypted, decompressed or loaded
 (a truncated dump fails), or when a check's result does not meet its expectation.
 
+With --trusted-signer (a global flag), the newest archive signed by a trusted key is drilled
+and its data must match the age header its signed manifest pins before anything is
+decrypted; the drill also fails naming every UNTRUSTED archive newer than the one it
+drilled (a forgery, or an archive written without --signing-key), and warns about FUTURE
+ones (named more than --max-clock-skew ahead). The dump reaches psql through a filter that
+refuses every meta-command pg_dump does not write (\! and the like) before psql sees it.
+The load runs as the scratch cluster's superuser: see README, Authenticity.
+
 One summary line per database goes to the log (journald under systemd, with
 PGARCHIVE_DATABASE, PGARCHIVE_ARCHIVE and PGARCHIVE_DRILL=passed|failed); exit status 1 if
 any database failed. initdb refuses to run as root: run drill as an unprivileged user (the

@@ -286,6 +286,8 @@ func verifyCommand() *cli.Command {
 other upstreams' copies, data object of the manifest's size, and the backend's own hash
 where the manifest records one of its kind (S3 single-part uploads: MD5; local folders:
 CRC-32; SFTP: SHA-256). S3 multipart objects carry no whole-object hash: size only.
+With --trusted-signer (a global flag), every copy of an UNTRUSTED archive (no valid
+signature by a trusted key on any upstream) is a problem, named with the reason.
 
 With --deep and a key: also downloads every copy, decrypts it (age's authenticated
 encryption proves each chunk intact), decompresses it, compares the dump's SHA-256 with
