@@ -5,6 +5,7 @@
 package scratchpg
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,5 +198,43 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil && cmd.Process != nil {
+		// Wait only reaps the group's leader: give the killed children
+		// (initdb's bootstrap postgres) a moment to be gone too, so a
+		// cancelled Start leaves no process behind when it returns.
+		awaitGroupGone(cmd.Process.Pid, 2*time.Second)
+	}
 	return tailString(string(out), 3000), err
+}
+
+// awaitGroupGone polls until no live process of group pgid is left (a
+// zombie waiting for init to reap it counts as gone), or timeout.
+func awaitGroupGone(pgid int, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) || !groupAlive(pgid) {
+			return
+		}
+	}
+}
+
+// groupAlive reports whether /proc shows a process of group pgid that is
+// not a zombie. /proc/PID/stat reads "pid (comm) state ppid pgrp ...",
+// and comm may hold spaces or parentheses, so fields count from the last ')'.
+func groupAlive(pgid int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
