@@ -8,6 +8,7 @@
 package catalog
 
 import (
+	"bytes"
 	"path"
 	"sort"
 	"strings"
@@ -40,11 +41,12 @@ const (
 	WrongSize         // data size differs from the manifest's
 	BadManifest       // no copy of the manifest could be read and validated
 	Unlisted          // the upstream could not be listed
-	Untrusted         // whole, but no copy's manifest carries a trusted signature
+	Untrusted         // whole, but its manifest carries no valid signature by a trusted key
+	Differs           // whole by its own manifest, which differs from the archive's (see Archive.Manifest)
 )
 
 func (s State) String() string {
-	return [...]string{"ok", "missing", "incomplete", "no-data", "wrong-size", "bad-manifest", "unlisted", "untrusted"}[s]
+	return [...]string{"ok", "missing", "incomplete", "no-data", "wrong-size", "bad-manifest", "unlisted", "untrusted", "differs"}[s]
 }
 
 // Trust is what a reader may believe of an archive's manifest.
@@ -74,14 +76,28 @@ type Policy struct {
 	MaxSkew time.Duration
 }
 
-// Copy holds the raw facts of one upstream's listing for one archive.
+// Copy holds the facts of one upstream's copy of one archive: what its
+// listing showed, and its own manifest, judged on its own (one upstream's
+// wrong manifest must never decide for the others).
 type Copy struct {
 	HasData     bool
 	DataSize    int64
 	HasManifest bool
-	HasSig      bool      // a signature object sits beside the manifest
-	manifest    fs.Object // as listed; nil in pure tests
-	sig         fs.Object
+	HasSig      bool // a signature object sits beside the manifest
+	// Manifest and Body are this copy's own manifest, as parsed and as
+	// stored; nil when it was not read (pure tests: the archive's stands
+	// in) or could not be (Err says why).
+	Manifest *manifest.Manifest
+	Body     []byte
+	Err      error
+	// Sig is the signature read beside it; Trusted says it is valid and
+	// by a trusted key (TrustErr says why not). Only read with trust.
+	Sig      []byte
+	Trusted  bool
+	TrustErr error
+	signer   string
+	manifest fs.Object // as listed; nil in pure tests
+	sig      fs.Object
 }
 
 // Archive is one archive across all upstreams.
@@ -89,13 +105,15 @@ type Archive struct {
 	Name   naming.Name
 	Key    string // data object key relative to each upstream's root
 	Copies []Copy // one per upstream, in the catalog's upstream order
-	// Manifest is the first copy of the manifest that parsed and matched the
-	// name; nil when none did (ManifestErr says why) or none was read.
+	// Manifest is the archive's manifest, chosen among the copies' own
+	// (see reference): the trusted one where trust is checked, else the
+	// one most copies hold whole. nil when no copy's parsed (ManifestErr
+	// says why) or none was read.
 	Manifest    *manifest.Manifest
 	ManifestErr error
-	// Body and Sig are Manifest's bytes exactly as stored, and the
-	// signature read beside them (nil when none was read), so that heal
-	// can copy both unchanged.
+	// Body and Sig are Manifest's bytes exactly as stored, and its
+	// signature (nil when none was read), so that heal can copy both
+	// unchanged.
 	Body, Sig []byte
 	// Trust says whether Manifest is vouched for; TrustErr says why not,
 	// per upstream, and Signer names the key that signed a trusted one.
@@ -122,14 +140,31 @@ func (a *Archive) State(i int) State {
 		return Incomplete
 	case !c.HasData:
 		return NoData
-	case a.Manifest == nil:
+	}
+	own := c.Manifest
+	if own == nil && c.Err == nil {
+		own = a.Manifest // not read one by one (pure tests)
+	}
+	switch {
+	case own == nil:
 		return BadManifest
-	case c.DataSize != a.Manifest.Ciphertext.Size:
+	case c.DataSize != own.Ciphertext.Size:
 		return WrongSize
-	case a.Trust == TrustUntrusted:
+	case a.Trust == TrustUntrusted || (a.Trust == TrustSigned && c.Body != nil && !c.Trusted):
 		return Untrusted
+	case c.Body != nil && a.Body != nil && !bytes.Equal(c.Body, a.Body):
+		return Differs
 	}
 	return Complete
+}
+
+// Own is copy i's own manifest, or the archive's where copies were not
+// read one by one.
+func (a *Archive) Own(i int) *manifest.Manifest {
+	if m := a.Copies[i].Manifest; m != nil {
+		return m
+	}
+	return a.Manifest
 }
 
 // Usable reports whether a may stand for its database's newest backup:

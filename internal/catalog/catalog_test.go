@@ -126,3 +126,47 @@ func TestTrustAndFuture(t *testing.T) {
 		t.Fatalf("Latest with the clock in 2099 = %v", got)
 	}
 }
+
+// TestEachCopyByItsOwnManifest: one upstream's edited manifest (claiming
+// 100 bytes more, or another dump hash) is outvoted by the copies whose
+// data agrees with theirs; it is named, and no intact copy is blamed.
+func TestEachCopyByItsOwnManifest(t *testing.T) {
+	const k = "db/db_20260101T000000Z.sql.age"
+	good := &manifest.Manifest{Archive: "db_20260101T000000Z.sql.age", Ciphertext: manifest.Blob{Size: 10, SHA256: "aa"}, Dump: manifest.Dump{SHA256: "d1"}}
+	bigger := *good
+	bigger.Ciphertext.Size = 110
+	otherDump := *good
+	otherDump.Dump.SHA256 = "d2"
+	ups := []string{"a", "b", "c"}
+	for name, first := range map[string]*manifest.Manifest{"size": &bigger, "dump sha256": &otherDump} {
+		var listings [][]Object
+		for range ups {
+			listings = append(listings, []Object{{Key: k, Size: 10}, {Key: k + ".manifest.json", Size: 1}})
+		}
+		c := Assemble("", ups, listings, []error{nil, nil, nil})
+		a := c.Archives[0]
+		for i := range a.Copies {
+			m, body := good, []byte("good")
+			if i == 0 {
+				m, body = first, []byte("edited")
+			}
+			a.Copies[i].Manifest, a.Copies[i].Body = m, body
+		}
+		a.reference(ups, false)
+		if a.Manifest != good {
+			t.Fatalf("%s: the archive's manifest is the edited one", name)
+		}
+		want := map[string]State{"size": WrongSize, "dump sha256": Differs}[name]
+		if st := []State{a.State(0), a.State(1), a.State(2)}; st[0] != want || st[1] != Complete || st[2] != Complete {
+			t.Fatalf("%s: states %v", name, st)
+		}
+		if name == "dump sha256" {
+			if d := a.Disagreement(0, ups); !strings.Contains(d, "dump.sha256 d2, on b, c says d1") {
+				t.Errorf("disagreement: %q", d)
+			}
+		}
+		if c.Latest("db") != a {
+			t.Errorf("%s: the archive is no longer restorable", name)
+		}
+	}
+}

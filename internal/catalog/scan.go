@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"strings"
 	"sync"
 
 	"github.com/rclone/rclone/fs"
@@ -101,54 +100,42 @@ func list(ctx context.Context, f fs.Fs, dir string) ([]Object, error) {
 	return out, err
 }
 
-// ReadManifests fills in each archive's Manifest from the first upstream
-// whose copy parses and matches the archive's name. With trusted signers it
-// must also carry a valid signature by one of them, read from the same
-// upstream; when no copy does, the archive is TrustUntrusted and Manifest is
-// the first that parsed (for display only), with TrustErr saying why per
-// upstream.
+// ReadManifests reads, for each archive, every copy's own manifest and,
+// with trusted signers, the signature beside it, then chooses the archive's
+// manifest among them (see reference).
 func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Archive, trusted *sign.Trusted) {
+	names := make([]string, len(ups))
+	for i, u := range ups {
+		names[i] = u.Name
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(manifestReaders)
 	for _, a := range archives {
 		g.Go(func() error {
-			readOne(ctx, ups, a, trusted)
+			for i := range a.Copies {
+				if a.Copies[i].HasManifest {
+					readCopy(ctx, ups[i], a, i, trusted)
+				}
+			}
+			a.reference(names, trusted != nil)
 			return nil
 		})
 	}
-	_ = g.Wait() // per-archive errors are kept in ManifestErr and TrustErr
+	_ = g.Wait() // per-copy errors are kept in the copies
 }
 
-func readOne(ctx context.Context, ups []*remote.Upstream, a *Archive, trusted *sign.Trusted) {
-	var errs, distrust []error
-	for i, c := range a.Copies {
-		if !c.HasManifest {
-			continue
-		}
-		m, body, err := ReadManifest(ctx, ups[i], a, i)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ups[i].Name, err))
-			continue
-		}
-		if a.Manifest == nil {
-			a.Manifest, a.Body = m, body
-		}
-		if trusted == nil {
-			break
-		}
-		sig, signer, err := checkSignature(ctx, ups[i], a, i, m, body, trusted)
-		if err != nil {
-			distrust = append(distrust, fmt.Errorf("%s: %w", ups[i].Name, err))
-			continue
-		}
-		a.Manifest, a.Body, a.Sig, a.Trust, a.Signer = m, body, sig, TrustSigned, signer
-		break
+// readCopy reads copy i's manifest and, with trust, its signature.
+func readCopy(ctx context.Context, u *remote.Upstream, a *Archive, i int, trusted *sign.Trusted) {
+	c := &a.Copies[i]
+	m, body, err := readManifest(ctx, u, a, i)
+	if err != nil {
+		c.Err = err
+		return
 	}
-	switch {
-	case a.Manifest == nil:
-		a.ManifestErr = errors.Join(errs...)
-	case trusted != nil && a.Trust != TrustSigned:
-		a.Trust, a.TrustErr = TrustUntrusted, oneLine(distrust)
+	c.Manifest, c.Body = m, body
+	if trusted != nil {
+		c.Sig, c.signer, c.TrustErr = checkSignature(ctx, u, a, i, m, body, trusted)
+		c.Trusted = c.TrustErr == nil
 	}
 }
 
@@ -169,10 +156,10 @@ func checkSignature(ctx context.Context, u *remote.Upstream, a *Archive, i int, 
 	return sig, signer, err
 }
 
-// ReadManifest reads and validates a's manifest from u, upstream i of the
+// readManifest reads and validates a's manifest from u, upstream i of the
 // catalog, checking that it describes a and not some other archive. It also
 // returns the manifest's bytes as stored.
-func ReadManifest(ctx context.Context, u *remote.Upstream, a *Archive, i int) (*manifest.Manifest, []byte, error) {
+func readManifest(ctx context.Context, u *remote.Upstream, a *Archive, i int) (*manifest.Manifest, []byte, error) {
 	body, err := readObject(ctx, u, a.Copies[i].manifest, a.Key+naming.ManifestSuffix, manifest.MaxSize)
 	if err != nil {
 		return nil, nil, err
@@ -210,17 +197,4 @@ func readObject(ctx context.Context, u *remote.Upstream, obj fs.Object, key stri
 		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
 	}
 	return b, nil
-}
-
-// oneLine joins per-upstream reasons on one line: they end up in log
-// lines, which journalctl -u shows one message line each.
-func oneLine(errs []error) error {
-	if len(errs) == 0 {
-		return errors.New("no readable manifest")
-	}
-	parts := make([]string, len(errs))
-	for i, err := range errs {
-		parts[i] = err.Error()
-	}
-	return errors.New(strings.Join(parts, "; "))
 }

@@ -61,7 +61,11 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 	if len(a.CompleteCopies()) == 0 {
 		if hasManifest(a) {
 			res.Failed++
-			log.Error(fmt.Sprintf("heal: %s has no complete copy on any upstream (%v); nothing to heal from", a.Key, a.ManifestErr))
+			why := "no copy's data matches its manifest"
+			if a.ManifestErr != nil {
+				why = a.ManifestErr.Error()
+			}
+			log.Error(fmt.Sprintf("heal: %s has no complete copy on any upstream (%s); nothing to heal from", a.Key, why))
 			// Every writable upstream lacks it and got nothing.
 			for i, u := range opt.Upstreams {
 				left[i].failed = opt.Writable[u.Name] && a.State(i) != catalog.Unlisted

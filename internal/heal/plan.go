@@ -36,7 +36,8 @@ func (c Copy) Why() string {
 
 // Plan picks the copies to heal (targets) and the copies to heal them from
 // (sources, best first). A target is a writable upstream whose copy is not
-// complete or whose backend hash contradicts the manifest; unlisted
+// complete (a damaged, unreadable or disagreeing manifest included) or
+// whose backend hash contradicts the manifest; unlisted
 // upstreams are left alone, since nothing is known about them. Sources are
 // complete copies not known to be bad, those whose hash was confirmed first.
 // An archive without any source has nothing to heal from.
@@ -71,7 +72,11 @@ func Plan(copies []Copy) (targets, sources []int) {
 			if !onlyReadOnly {
 				targets = append(targets, i)
 			}
-		case catalog.Incomplete, catalog.NoData, catalog.WrongSize:
+		case catalog.Incomplete, catalog.NoData, catalog.WrongSize,
+			// Its own manifest is unreadable, differs from the archive's,
+			// or lacks the trusted signature the archive's has: replaced
+			// from a good copy, with the data it must describe.
+			catalog.BadManifest, catalog.Differs, catalog.Untrusted:
 			targets = append(targets, i)
 		case catalog.Complete:
 			if c.Hash == HashBad {
