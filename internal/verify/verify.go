@@ -134,7 +134,6 @@ func describe(s catalog.State) string {
 	return s.String()
 }
 
-
 // cheapFirst orders the hashes a backend may be asked for by what they
 // cost where they are computed by re-reading (local, SFTP); S3 offers only
 // MD5, which is its ETag and free.
