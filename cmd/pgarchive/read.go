@@ -147,12 +147,14 @@ func listCommand() *cli.Command {
 		Description: `Lists every upstream of --remote (read-only union members too) and shows each archive once:
 database, creation time (from its name, never from storage timestamps), size, and per
 upstream one of:
-   ok            manifest present and data object of the manifest's size
+   ok            its own manifest present and its data object of that manifest's size
    MISSING       nothing there
    INCOMPLETE    data without manifest: a failed (or still running) upload
    NO-DATA       manifest without data
-   WRONG-SIZE    data object size differs from the manifest
-   BAD-MANIFEST  no readable manifest on any upstream
+   WRONG-SIZE    data object size differs from its manifest
+   BAD-MANIFEST  its manifest can't be read or validated
+   DIFFERS       its manifest differs from the archive's (the one the copies whose data
+                 agrees with it hold, or the trusted one); heal replaces it
    UNTRUSTED     whole, but with trusted signers configured no copy's manifest carries a
                  valid signature by one of them (never restored, drilled or counted)
 An archive named more than --max-clock-skew ahead of this host's clock is marked FUTURE.
