@@ -29,9 +29,10 @@ func archiveCommand() *cli.Command {
 		Description: `Reads the dump once, encrypts it with age as a stream and uploads the ciphertext to
 every upstream of --remote at the same time; nothing is written to local disk but the
 backlog copy described below. Each copy is
-stored as <prefix>/<db>/<db>_<YYYYMMDDTHHMMSSZ>.sql<suffix>.age, verified (size, and hash
-where the backend offers one), and only then given its .manifest.json (docs/format.md).
-An existing archive is never overwritten. If any upstream fails, the good copies stay,
+stored as <prefix>/<db>/<db>_<YYYYMMDDTHHMMSSZ>-<run id>.sql<suffix>.age, verified (size,
+and hash where the backend offers one), and only then given its .manifest.json (docs/format.md).
+An existing archive is never overwritten: each run draws a random run ID for its name, so
+two runs at once (of one host or two sharing the remote) never write the same key. If any upstream fails, the good copies stay,
 the failed upstream gets no manifest, the dump is left untouched, and the exit status is 1.
 
 With --state-dir, the ciphertext is also written to <state-dir>/backlog while it uploads

@@ -85,8 +85,8 @@ func (r *Result) Failed() int {
 	return n
 }
 
-// maxSeq bounds the search for a free name within one second.
-const maxSeq = 1000
+// maxTries bounds the draws of a run ID that no upstream holds yet.
+const maxTries = 5
 
 // Run archives job.Source. It returns an error when any upstream lacks a
 // complete copy; the Result still says which ones hold one.
@@ -194,12 +194,14 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	return res, nil
 }
 
-// freeName finds the first name in the archive's second that no upstream
-// holds yet, data or manifest, so a second run never overwrites the first.
-// Upstreams that fail to answer are dropped from the run.
+// freeName gives the archive a run ID (see naming.Name.ID), so concurrent
+// runs never share a name, and asks each upstream whether it already holds
+// an object of that name, data, manifest or signature: it drops the
+// upstreams that don't answer from the run before anything streams, and
+// draws another ID in the (astronomically unlikely) case of a clash.
 func freeName(ctx context.Context, name naming.Name, prefix string, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome) (naming.Name, []*remote.Upstream) {
-	for seq := 0; seq < maxSeq && len(live) > 0; seq++ {
-		name.Seq = seq
+	for try := 0; try < maxTries && len(live) > 0; try++ {
+		name.ID = naming.NewID()
 		taken := false
 		var still []*remote.Upstream
 		for _, u := range live {

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/manifest"
+	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
 )
 
@@ -49,14 +51,15 @@ func job(t *testing.T, ups []*remote.Upstream, k *keys.Keys, src *Source, now ti
 }
 
 // TestSameSecondNeverOverwrites: three runs with the same clock reading get
-// three names, and each copy decrypts to its own dump.
+// three names (the second, then each run's own ID), and each copy decrypts
+// to its own dump.
 func TestSameSecondNeverOverwrites(t *testing.T) {
 	ups, k, id, dir := setup(t)
 	now := time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC)
-	want := []string{"db1_20261121T142407Z.sql.age", "db1_20261121T142407Z-1.sql.age", "db1_20261121T142407Z-2.sql.age"}
-	for i, name := range want {
+	seen := map[string]bool{}
+	for i := range 3 {
 		dump := filepath.Join(dir, "db1.sql")
-		content := []byte(strings.Repeat("run ", 1000) + name)
+		content := []byte(strings.Repeat("run ", 1000) + fmt.Sprint(i))
 		os.WriteFile(dump, content, 0o600)
 		src, err := OpenFile(dump)
 		if err != nil {
@@ -67,9 +70,11 @@ func TestSameSecondNeverOverwrites(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
-		if res.Name.Base() != name {
-			t.Fatalf("run %d named %s, want %s", i, res.Name.Base(), name)
+		name := res.Name.Base()
+		if !strings.HasPrefix(name, "db1_20261121T142407Z-") || len(res.Name.ID) != naming.IDLen || seen[name] {
+			t.Fatalf("run %d named %s: want the second and a run ID of its own", i, name)
 		}
+		seen[name] = true
 		for _, up := range []string{"a", "b"} {
 			f, err := os.Open(filepath.Join(dir, up, "db1", name))
 			if err != nil {

@@ -178,7 +178,7 @@ func scan(stateDir, db string, meta bool) ([]*Entry, error) {
 func sortOldestFirst(es []*Entry) {
 	sort.SliceStable(es, func(i, j int) bool {
 		a, b := es[i].Name, es[j].Name
-		if !a.Created.Equal(b.Created) || a.Seq != b.Seq {
+		if !naming.SameSlot(a, b) {
 			return naming.Less(a, b)
 		}
 		return es[i].Key < es[j].Key

@@ -272,7 +272,7 @@ func Assemble(prefix string, upstreams []string, listings [][]Object, listErrs [
 	}
 	sort.Slice(c.Archives, func(i, j int) bool {
 		a, b := c.Archives[i], c.Archives[j]
-		if !a.Name.Created.Equal(b.Name.Created) || a.Name.Seq != b.Name.Seq {
+		if !naming.SameSlot(a.Name, b.Name) {
 			return naming.Less(b.Name, a.Name)
 		}
 		// Same time in two databases: a stable, readable order.

@@ -5,6 +5,7 @@
 package naming
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path"
@@ -68,17 +69,58 @@ func CleanPrefix(prefix string) (string, error) {
 type Name struct {
 	Database string
 	Created  time.Time // UTC, whole seconds
-	Seq      int       // 0 for the first archive of that second, then 1, 2, ...
-	Suffix   string    // compression suffix of the dump: "", ".gz", ".zstd", ...
+	// Seq numbered archives of one second before run IDs existed: 0 for
+	// the first, then 1, 2, ... Read, never written any more.
+	Seq int
+	// ID is the run's random component (IDLen characters: a lower-case
+	// letter, then lower-case letters and digits 2-7), so that two runs of
+	// one database in one second, on one host or two, never pick the same
+	// name, without any read-then-write check.
+	ID     string
+	Suffix string // compression suffix of the dump: "", ".gz", ".zstd", ...
 }
 
-// Base renders the file name: <db>_<stamp>[-<seq>].sql<suffix>.age
+// IDLen is the length of a run ID: 26 x 32^7 (about 2^39) choices.
+const IDLen = 8
+
+// NewID draws a run ID.
+func NewID() string {
+	const first, rest = "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz234567"
+	b := make([]byte, IDLen)
+	if _, err := rand.Read(b); err != nil {
+		panic("naming: no randomness: " + err.Error()) // crypto/rand never fails on Linux
+	}
+	out := make([]byte, IDLen)
+	out[0] = first[int(b[0])%len(first)]
+	for i := 1; i < IDLen; i++ {
+		out[i] = rest[b[i]%32]
+	}
+	return string(out)
+}
+
+func validID(s string) bool {
+	if len(s) != IDLen || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// Base renders the file name: <db>_<stamp>[-<id>|-<seq>].sql<suffix>.age
 func (n Name) Base() string {
 	var b strings.Builder
 	b.WriteString(n.Database)
 	b.WriteByte('_')
 	b.WriteString(n.Created.UTC().Format(StampLayout))
-	if n.Seq > 0 {
+	switch {
+	case n.ID != "":
+		b.WriteByte('-')
+		b.WriteString(n.ID)
+	case n.Seq > 0:
 		b.WriteByte('-')
 		b.WriteString(strconv.Itoa(n.Seq))
 	}
@@ -98,7 +140,8 @@ func (n Name) ManifestKey(prefix string) string {
 	return n.Key(prefix) + ManifestSuffix
 }
 
-// New names an archive created at t (truncated to the second, in UTC).
+// New names an archive created at t (truncated to the second, in UTC),
+// without a run ID; archive adds one (NewID).
 func New(db string, t time.Time, suffix string) (Name, error) {
 	if err := ValidateDatabase(db); err != nil {
 		return Name{}, err
@@ -145,17 +188,22 @@ func Parse(base string) (Name, error) {
 		return Name{}, fmt.Errorf("%q: archive names are <database>_<stamp>", base)
 	}
 	db, stamp := head[:us], head[us+1:]
-	seq := 0
+	seq, id := 0, ""
 	if len(stamp) > len(StampLayout) {
 		if stamp[len(StampLayout)] != '-' {
 			return Name{}, fmt.Errorf("%q: unexpected text after the timestamp", base)
 		}
-		digits := stamp[len(StampLayout)+1:]
-		n, err := strconv.Atoi(digits)
-		if err != nil || n < 1 || strconv.Itoa(n) != digits {
-			return Name{}, fmt.Errorf("%q: sequence after the timestamp must be a positive number", base)
+		tail := stamp[len(StampLayout)+1:]
+		stamp = stamp[:len(StampLayout)]
+		if validID(tail) {
+			id = tail
+		} else {
+			n, err := strconv.Atoi(tail)
+			if err != nil || n < 1 || strconv.Itoa(n) != tail {
+				return Name{}, fmt.Errorf("%q: after the timestamp comes a run ID or a positive sequence number", base)
+			}
+			seq = n
 		}
-		seq, stamp = n, stamp[:len(StampLayout)]
 	}
 	t, err := time.Parse(StampLayout, stamp)
 	if err != nil {
@@ -164,13 +212,23 @@ func Parse(base string) (Name, error) {
 	if err := ValidateDatabase(db); err != nil {
 		return Name{}, fmt.Errorf("%q: %w", base, err)
 	}
-	return Name{Database: db, Created: t, Seq: seq, Suffix: suffix}, nil
+	return Name{Database: db, Created: t, Seq: seq, ID: id, Suffix: suffix}, nil
 }
 
-// Less orders archives oldest first; Seq breaks ties within one second.
+// Less orders archives oldest first by their second; within one, Seq, then
+// ID: two runs in the same second get an order, arbitrary but the same for
+// every reader.
 func Less(a, b Name) bool {
 	if !a.Created.Equal(b.Created) {
 		return a.Created.Before(b.Created)
 	}
-	return a.Seq < b.Seq
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	return a.ID < b.ID
+}
+
+// SameSlot reports whether a and b sort as equals (Less neither way).
+func SameSlot(a, b Name) bool {
+	return a.Created.Equal(b.Created) && a.Seq == b.Seq && a.ID == b.ID
 }

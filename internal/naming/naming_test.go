@@ -146,6 +146,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("db1_20261121T142407Z.sql.gz.age")
 	f.Add("my_db_20261121T142407Z-3.sql.zstd.age")
 	f.Add("db1_20261121T142407Z-.sql.age")
+	f.Add("db1_20261121T142407Z-hc5mbdrt.sql.age")
+	f.Add("db1_20261121T142407Z-Hc5mbdrt.sql.age")
 	f.Fuzz(func(t *testing.T, base string) {
 		n, err := Parse(base)
 		if err != nil {
@@ -159,4 +161,31 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("reparse of %q: %+v, %v", base, again, err)
 		}
 	})
+}
+
+func TestRunID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewID()
+		if !validID(id) || seen[id] {
+			t.Fatalf("NewID() = %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
+		n := Name{Database: "db1", Created: time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC), ID: id, Suffix: ".gz"}
+		if back, err := Parse(n.Base()); err != nil || back != n {
+			t.Fatalf("%s: %+v, %v", n.Base(), back, err)
+		}
+	}
+	for _, bad := range []string{"db1_20261121T142407Z-1abcdefg.sql.age", "db1_20261121T142407Z-abcdefgh1.sql.age", "db1_20261121T142407Z-abcdefg8.sql.age", "db1_20261121T142407Z-ABCDEFGH.sql.age"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+	old := Name{Database: "db1", Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Seq: 2}
+	a, b := old, old
+	a.Seq, a.ID = 0, "aaaaaaaa"
+	b.Seq, b.ID = 0, "bbbbbbbb"
+	if !Less(a, b) || Less(b, a) || !SameSlot(a, a) || SameSlot(a, b) || !Less(a, old) {
+		t.Error("Less/SameSlot within one second")
+	}
 }
