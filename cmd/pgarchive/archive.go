@@ -117,7 +117,16 @@ func runArchive(c *cli.Context) (err error) {
 		}
 		streamTotal = int64(max)
 	}
-	ctx := context.Background()
+	// systemd stops a unit with SIGTERM (shutdown, systemctl stop,
+	// TimeoutStartSec=): the run then aborts its uploads, records the
+	// failure and says what it left, instead of dying mid-way unheard.
+	ctx, cancel := signalContext()
+	defer cancel()
+	defer func() {
+		if ctx.Err() != nil {
+			err = interrupted(db, res)
+		}
+	}()
 	ups, err := remote.Resolve(ctx, s.Remote, remote.Options{StreamTotal: streamTotal})
 	if err != nil {
 		return err
@@ -247,3 +256,21 @@ func loadSigner(s *Settings) (*sign.Signer, error) {
 	}
 	return sign.LoadSigner(s.SigningKey)
 }
+
+// interrupted says what a run stopped by SIGTERM or SIGINT left: no upload
+// it had started gets a manifest (S3 multipart uploads are aborted), the
+// dump is untouched, and copies completed before the signal stay.
+func interrupted(db string, res *archive.Result) error {
+	left := "no archive was stored: uploads in flight were aborted and got no manifest"
+	if res != nil && res.Manifest != nil {
+		if held := len(res.Outcomes) - res.Failed(); held > 0 {
+			left = fmt.Sprintf("%s is complete on %d of %d upstreams; the rest got no manifest", res.Key, held, len(res.Outcomes))
+		}
+	}
+	return cli.Exit(fmt.Sprintf("%s: archive interrupted by a signal (SIGTERM or SIGINT); %s; the dump is untouched", db, left), exitInterrupted)
+}
+
+// exitInterrupted is the exit status of a run stopped by a signal, as a
+// shell reports one killed by SIGTERM (128+15), so systemd and scripts see
+// the cause.
+const exitInterrupted = 143

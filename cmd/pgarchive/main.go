@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/rclone/rclone/lib/atexit"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/logging"
@@ -22,6 +23,11 @@ var version = "dev"
 const exitUsage = 2
 
 func main() {
+	// rclone's backends register exit handlers that, on SIGTERM, abort
+	// uploads and os.Exit(143) at once: no log line, no failure metric.
+	// pgarchive handles SIGTERM and SIGINT itself (signalContext), and
+	// cancelling the context aborts the same uploads.
+	atexit.IgnoreSignals()
 	err := newApp().Run(os.Args)
 	if err != nil {
 		if logger != nil {

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,5 +159,55 @@ func checkFailure(t *testing.T, r run, want []string) {
 	}
 	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 		t.Fatalf("crashed:\n%s", r.stderr)
+	}
+}
+
+// TestSIGTERMMidArchive stops an archive run as systemd would (SIGTERM)
+// while it uploads to two MinIO and a local folder: it exits non-zero with
+// a line saying it was interrupted and what it left, writes the failure
+// metric, and leaves no manifest (nothing claims to be complete) and no
+// unfinished multipart upload behind.
+func TestSIGTERMMidArchive(t *testing.T) {
+	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
+	_, recip := harness.AgeKeygen(t, false)
+	path := filepath.Join(w.dir, "db1.sql")
+	os.WriteFile(path, harness.RandomBytes(13, 300<<20), 0o600)
+	mdir := t.TempDir()
+	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "--metrics-dir", mdir,
+		"-r", recip, "archive", "--database", "db1", "--file", path)
+	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for dirSize(w.minios[0].DataDir) < 12<<20 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("upload never started:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 143 || !strings.Contains(out.String(), "archive interrupted by a signal") ||
+		!strings.Contains(out.String(), "no archive was stored") {
+		t.Fatalf("want exit 143 and a line saying the run was interrupted, got %v:\n%s", err, out.String())
+	}
+	prom := string(mustRead(t, filepath.Join(mdir, "pgarchive-archive-db1.prom")))
+	if !strings.Contains(prom, "pgarchive_last_failure_timestamp_seconds") {
+		t.Fatalf("no failure metric after SIGTERM:\n%s", prom)
+	}
+	for _, up := range w.upstreams(t) {
+		if _, mans := archivesIn(up.list("db1/")); len(mans) > 0 {
+			t.Fatalf("%s has a manifest after an interrupted run: %v", up.name, mans)
+		}
+	}
+	for i, m := range w.minios {
+		if left := m.IncompleteUploads(t); len(left) > 0 {
+			t.Errorf("minio %d keeps unfinished multipart uploads: %v", i, left)
+		}
 	}
 }

@@ -331,3 +331,15 @@ func (m *MinIO) FlipByte(t testing.TB, key string, offset int64) {
 	data[offset] ^= 0xFF
 	m.PutObject(t, key, data)
 }
+
+// IncompleteUploads lists the bucket's unfinished multipart uploads.
+func (m *MinIO) IncompleteUploads(t testing.TB) []Upload {
+	t.Helper()
+	ctx, cancel := m.ctx()
+	defer cancel()
+	ups, err := m.s3.uploads(ctx, m.Bucket)
+	if err != nil {
+		t.Fatalf("minio list multipart uploads: %v", err)
+	}
+	return ups
+}

@@ -204,3 +204,26 @@ func (c *s3Client) list(ctx context.Context, bucket, prefix string) ([]ObjectInf
 		token = r.NextContinuationToken
 	}
 }
+
+// Upload is an unfinished multipart upload.
+type Upload struct {
+	Key      string `xml:"Key"`
+	UploadID string `xml:"UploadId"`
+}
+
+// uploads lists the bucket's unfinished multipart uploads
+// (ListMultipartUploads), which object listings never show.
+func (c *s3Client) uploads(ctx context.Context, bucket string) ([]Upload, error) {
+	_, data, err := c.do(ctx, http.MethodGet, bucket, "", url.Values{"uploads": {""}}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Uploads []Upload `xml:"Upload"`
+	}
+	if err := xml.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("parse multipart uploads: %w", err)
+	}
+	return r.Uploads, nil
+}
+
