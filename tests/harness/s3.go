@@ -226,4 +226,3 @@ func (c *s3Client) uploads(ctx context.Context, bucket string) ([]Upload, error)
 	}
 	return r.Uploads, nil
 }
-
