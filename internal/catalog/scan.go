@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/rclone/rclone/fs"
@@ -95,9 +96,22 @@ func list(ctx context.Context, f fs.Fs, dir string) ([]Object, error) {
 		}
 	}
 	if errors.Is(err, fs.ErrorDirNotFound) {
-		return nil, nil // nothing archived there yet
+		return nil, missingBucket(ctx, f) // else nothing archived there yet
 	}
 	return out, err
+}
+
+// missingBucket tells a bucket that does not exist (a configuration error,
+// which must not pass for "no archives yet") from a folder not created yet:
+// on bucket stores whose upstream root is a bucket, it lists that root.
+func missingBucket(ctx context.Context, f fs.Fs) error {
+	if !f.Features().BucketBased || f.Root() == "" || strings.Contains(strings.Trim(f.Root(), "/"), "/") {
+		return nil
+	}
+	if _, err := f.List(ctx, ""); errors.Is(err, fs.ErrorDirNotFound) {
+		return fmt.Errorf("bucket %q does not exist", strings.Trim(f.Root(), "/"))
+	}
+	return nil
 }
 
 // ReadManifests reads, for each archive, every copy's own manifest and,

@@ -164,8 +164,16 @@ func open(ctx context.Context, root string) (fs.Fs, error) {
 	f, err := fs.NewFs(ctx, root)
 	if errors.Is(err, fs.ErrorIsFile) {
 		// rclone also says this when the backend could not be reached while
-		// probing the root; either way the archive folder is unusable.
-		return nil, fmt.Errorf("%s is a file, or the upstream did not answer while its root was checked", root)
+		// probing the root; either way the archive folder is unusable. The
+		// parent it returns can say which: its listing fails with the
+		// backend's own error (connection refused, access denied, no such
+		// bucket), or works, and the root really is a file.
+		if f != nil {
+			if _, lerr := f.List(ctx, ""); lerr != nil {
+				return nil, fmt.Errorf("%s: %w", root, lerr)
+			}
+		}
+		return nil, fmt.Errorf("%s is a file, not a folder for archives", root)
 	}
 	if err != nil {
 		return nil, err
