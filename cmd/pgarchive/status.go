@@ -25,6 +25,8 @@ size). Ages come from archive names, never from storage timestamps. States:
    STALE     complete archives, but the newest is older than --max-age
    MISSING   no complete archive of the database on that upstream
    UNLISTED  the upstream could not be listed (the error is shown)
+A union member that takes no new archives (:ro, :nc) holds history: it is reported (what
+it holds, its newest) but never STALE or MISSING.
    UNTRUSTED an archive there has no valid signature by a --trusted-signer (a forgery, or
              written without --signing-key); named, and never counted as fresh
    FUTURE    an archive there is named more than --max-clock-skew ahead of this host's
@@ -153,7 +155,11 @@ func printStatusTable(c *cli.Context, r status.Report) {
 		if e.State != status.Unlisted {
 			n = strconv.Itoa(e.Archives)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Database, e.Upstream, newest, age, n, e.State)
+		state := string(e.State)
+		if e.History {
+			state += " (read-only: history)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Database, e.Upstream, newest, age, n, state)
 	}
 	w.Flush()
 }
@@ -175,6 +181,7 @@ type statusJSONEntry struct {
 	Created    *time.Time `json:"created,omitempty"`
 	AgeSeconds *int64     `json:"age_seconds,omitempty"`
 	Archives   *int       `json:"archives,omitempty"`
+	History    bool       `json:"history,omitempty"` // a :ro or :nc member: nothing new expected there
 	Error      string     `json:"error,omitempty"`
 }
 
@@ -182,7 +189,7 @@ func printStatusJSON(c *cli.Context, r status.Report) error {
 	out := statusJSON{OK: r.OK(), Summary: r.Summary(), Time: r.Now.Truncate(time.Second),
 		MaxAgeSeconds: int64(r.MaxAge / time.Second), Entries: make([]statusJSONEntry, 0, len(r.Entries))}
 	for _, e := range r.Entries {
-		j := statusJSONEntry{Database: e.Database, Upstream: e.Upstream, State: string(e.State)}
+		j := statusJSONEntry{Database: e.Database, Upstream: e.Upstream, State: string(e.State), History: e.History}
 		if e.Newest != nil {
 			created, age := e.Newest.Name.Created, int64(e.Age/time.Second)
 			j.Archive, j.Key, j.Created, j.AgeSeconds = e.Newest.Name.Base(), e.Newest.Key, &created, &age

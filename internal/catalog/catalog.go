@@ -219,6 +219,30 @@ type Catalog struct {
 	// Checked is true when a trusted signer was configured, so every
 	// archive is Trusted or Untrusted.
 	Checked bool
+	// History marks, per upstream, the union members that take no new
+	// archives (:ro and :nc): what they hold is reported, but nothing new
+	// is expected there, and what only they hold is not expected
+	// elsewhere. nil: every upstream takes new archives.
+	History []bool
+}
+
+// IsHistory reports whether upstream i takes no new archives.
+func (c *Catalog) IsHistory(i int) bool { return i < len(c.History) && c.History[i] }
+
+// Expected reports whether copy i of a should be there: on an upstream that
+// takes new archives, for an archive some such upstream holds whole (an
+// archive only :ro or :nc members still hold is history, which prune
+// removed everywhere else on purpose).
+func (c *Catalog) Expected(a *Archive, i int) bool {
+	if c.IsHistory(i) {
+		return false
+	}
+	for j := range a.Copies {
+		if !c.IsHistory(j) && a.State(j) != Missing && a.State(j) != Unlisted {
+			return true
+		}
+	}
+	return false
 }
 
 // Assemble groups listings (one per upstream, nil with listErrs[i] set when

@@ -170,3 +170,19 @@ func TestEachCopyByItsOwnManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryMembers: nothing new is expected on a :ro or :nc member, and
+// what only such members hold is not expected on the writable ones.
+func TestHistoryMembers(t *testing.T) {
+	const newer, older, ms = "db/db_20260102T000000Z.sql.age", "db/db_20260101T000000Z.sql.age", ".manifest.json"
+	c := Assemble("", []string{"a", "ro"}, [][]Object{
+		{{Key: newer, Size: 10}, {Key: newer + ms, Size: 1}},
+		{{Key: older, Size: 10}, {Key: older + ms, Size: 1}},
+	}, []error{nil, nil})
+	c.History = []bool{false, true}
+	n, o := c.Find(newer), c.Find(older)
+	if c.Expected(n, 1) || !c.Expected(n, 0) || c.Expected(o, 0) || c.Expected(o, 1) {
+		t.Fatalf("expected: newer on a %v, on ro %v; older on a %v, on ro %v",
+			c.Expected(n, 0), c.Expected(n, 1), c.Expected(o, 0), c.Expected(o, 1))
+	}
+}

@@ -51,6 +51,10 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix, db string, pol Po
 	}
 	wg.Wait()
 	c := Assemble(prefix, names, listings, errs)
+	c.History = make([]bool, len(ups))
+	for i, u := range ups {
+		c.History[i] = !u.Creates()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

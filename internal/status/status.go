@@ -51,6 +51,10 @@ type Entry struct {
 	Err      error // why the upstream could not be listed
 	// Suspects are the untrusted and future-dated archives there.
 	Suspects []*catalog.Archive
+	// History is true for a union member that takes no new archives (:ro,
+	// :nc): its entry reports what it holds and is OK unless an archive
+	// there is untrusted or future-dated.
+	History bool
 }
 
 // Report is one check of every database on every upstream.
@@ -109,6 +113,10 @@ func Check(c *catalog.Catalog, databases []string, now time.Time, maxAge time.Du
 				e.State = Untrusted
 			case future:
 				e.State = Future
+			case c.IsHistory(i):
+				// :ro and :nc members take no new archives: what they hold
+				// is reported, never judged stale or missing.
+				e.State, e.History = OK, true
 			case e.Newest == nil:
 				e.State = Missing
 			default:
@@ -211,6 +219,13 @@ func (e Entry) Detail(maxAge time.Duration) string {
 		return "no complete archive"
 	case Stale:
 		return fmt.Sprintf("newest is %s old, over %s", HumanAge(e.Age), HumanAge(maxAge))
+	case OK:
+		if e.History {
+			if e.Newest == nil {
+				return "read-only member (takes no new archives), holds none"
+			}
+			return fmt.Sprintf("read-only member (takes no new archives), newest %s old", HumanAge(e.Age))
+		}
 	case Untrusted, Future:
 		var names []string
 		for _, a := range e.Suspects {
