@@ -52,6 +52,11 @@ and future-dated ones (named more than --max-clock-skew ahead) are never counted
 keep rule, so a forgery can't make prune delete the genuine archives; they are listed as
 "skip" and never deleted, except untrusted ones with --remove-untrusted.
 
+Unfinished S3 multipart uploads under --prefix (left by runs killed mid-upload: invisible
+to list, status and prune's plan, yet stored and billed) older than
+--abort-uploads-older-than (24h) are aborted, one log line each; --dry-run lists them.
+Younger ones may belong to an archive still running and are never touched.
+
 One log line per removed archive and a summary (journald under systemd, with
 PGARCHIVE_DATABASE and PGARCHIVE_ARCHIVE). Exit status: 0 ok, 1 on any failure (a failed
 deletion is retried by the next prune), 2 for a usage error.
@@ -70,6 +75,7 @@ Examples:
 			&cli.IntFlag{Name: "keep-yearly", Usage: "keep the newest archive of each of the last `N` years with one (-1: all)"},
 			&cli.StringFlag{Name: "keep-within", Usage: "keep every archive younger than `DURATION`, counted back from now: 36h, 30d, 2w, 1y6m, ..."},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print each database's plan (keep/remove and why) and delete nothing"},
+			&cli.DurationFlag{Name: "abort-uploads-older-than", Value: 24 * time.Hour, Usage: "abort unfinished S3 multipart uploads under --prefix older than this `AGE` (what runs killed mid-upload leave behind, invisible to list); younger ones may belong to a running archive and are never touched; 0: leave them all"},
 			&cli.BoolFlag{Name: "remove-untrusted", Usage: "also delete UNTRUSTED archives (no valid signature by a --trusted-signer); without it they are listed and never deleted"},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan and what was done as JSON, for scripts"},
 		},
@@ -121,6 +127,7 @@ func runPrune(c *cli.Context) error {
 	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{
 		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable,
 		DryRun: c.Bool("dry-run"), RemoveUntrusted: c.Bool("remove-untrusted"), Log: logger,
+		UploadsOlderThan: c.Duration("abort-uploads-older-than"),
 	})
 	writePruneMetrics(s.settings.MetricsDir, s, c.Bool("dry-run"), res, err)
 	if res != nil {

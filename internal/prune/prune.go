@@ -42,7 +42,11 @@ type Options struct {
 	// RemoveUntrusted plans untrusted archives (no valid signature by a
 	// trusted key) for removal; without it they are never deleted.
 	RemoveUntrusted bool
-	Log             *slog.Logger
+	// UploadsOlderThan, when positive, makes prune abort the unfinished
+	// multipart uploads older than it under the prefix (S3 stores): the
+	// leftovers of runs killed mid-upload. Younger ones are never touched.
+	UploadsOlderThan time.Duration
+	Log              *slog.Logger
 }
 
 // Run plans each database and, unless DryRun, applies the plans. It refuses
@@ -120,6 +124,7 @@ func Run(ctx context.Context, ups []*remote.Upstream, cat *catalog.Catalog, pref
 			logOutcome(log, res, w)
 		}
 	}
+	uploadsErr := cleanUploads(ctx, ups, prefix, opt, res, log)
 	log.Info(res.Summary())
 	if err := ctx.Err(); err != nil {
 		return res, err
@@ -127,7 +132,31 @@ func Run(ctx context.Context, ups []*remote.Upstream, cat *catalog.Catalog, pref
 	if failed > 0 {
 		return res, fmt.Errorf("prune could not completely remove %s (see the errors above); the next prune retries", plural(failed, "archive"))
 	}
-	return res, nil
+	return res, uploadsErr
+}
+
+// cleanUploads finds the unfinished uploads old enough to be abandoned and,
+// unless this is a dry run, aborts them; res.Uploads lists them (dry run:
+// those that would be aborted).
+func cleanUploads(ctx context.Context, ups []*remote.Upstream, prefix string, opt Options, res *Result, log *slog.Logger) error {
+	if opt.UploadsOlderThan <= 0 || ctx.Err() != nil {
+		return nil
+	}
+	found := Uploads(ctx, ups, prefix, opt.UploadsOlderThan, opt.Now, log)
+	if opt.DryRun || len(found) == 0 {
+		res.Uploads = found
+		for _, u := range found {
+			log.Info(fmt.Sprintf("prune --dry-run: would abort the unfinished upload of %s on %s (started %s)", u.Key, u.Upstream, u.Initiated.UTC().Format(time.RFC3339)))
+		}
+		return nil
+	}
+	aborted, err := AbortUploads(ctx, ups, prefix, opt.UploadsOlderThan, found, log)
+	res.Uploads = aborted
+	if err != nil {
+		log.Error("prune: " + err.Error())
+		return fmt.Errorf("prune could not abort every unfinished upload: %w", err)
+	}
+	return nil
 }
 
 // unlisted refuses a prune over an incomplete view: an upstream that could

@@ -15,6 +15,9 @@ type Result struct {
 	Now       time.Time  `json:"now"`
 	Upstreams []string   `json:"upstreams"`
 	Databases []Database `json:"databases"`
+	// Uploads are the unfinished multipart uploads aborted (dry run: that
+	// would be), each older than --abort-uploads-older-than.
+	Uploads []Upload `json:"unfinished_uploads"`
 }
 
 // Database is one database's plan and outcome.
@@ -83,7 +86,14 @@ func (r *Result) Summary() string {
 		ro = fmt.Sprintf(", %d only on read-only upstreams (left alone)", readOnly)
 	}
 	if skipped > 0 {
-		ro += fmt.Sprintf(", %d with an unreadable manifest (left alone)", skipped)
+		ro += fmt.Sprintf(", %d left alone (unreadable manifest, untrusted or future-dated)", skipped)
+	}
+	if n := len(r.Uploads); n > 0 {
+		verb := "aborted"
+		if r.DryRun {
+			verb = "would abort"
+		}
+		ro += fmt.Sprintf(", %s %s", verb, plural(n, "unfinished upload"))
 	}
 	if r.DryRun {
 		return fmt.Sprintf("prune --dry-run: %s on %s: would keep %s and remove %d%s; nothing deleted",

@@ -211,3 +211,63 @@ func TestSIGTERMMidArchive(t *testing.T) {
 		}
 	}
 }
+
+// TestKilledUploadsCleanedByPrune: kill -9 mid-upload leaves unfinished S3
+// multipart uploads that no listing shows. prune leaves recent ones alone
+// (they may belong to a running archive), lists old ones in a dry run, and
+// aborts them, naming each.
+func TestKilledUploadsCleanedByPrune(t *testing.T) {
+	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
+	_, recip := harness.AgeKeygen(t, false)
+	small := filepath.Join(w.dir, "small.sql")
+	os.WriteFile(small, []byte("SELECT 1;\n"), 0o600)
+	if r := w.pgarchive(t, nil, "-r", recip, "archive", "-d", "db1", "-f", small); r.exit != 0 {
+		t.Fatalf("archive: %s", r.stderr)
+	}
+	big := filepath.Join(w.dir, "db1.sql")
+	os.WriteFile(big, harness.RandomBytes(14, 300<<20), 0o600)
+	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "-r", recip, "archive", "-d", "db1", "-f", big)
+	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for dirSize(w.minios[0].DataDir) < 12<<20 || dirSize(w.minios[1].DataDir) < 12<<20 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("upload never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for i, m := range w.minios {
+		if len(m.IncompleteUploads(t)) == 0 {
+			t.Fatalf("minio %d shows no unfinished upload after kill -9: the test proves nothing", i)
+		}
+	}
+	if r := w.pgarchive(t, nil, "prune", "--keep-last", "5"); r.exit != 0 || strings.Contains(r.stderr, "aborted the unfinished") {
+		t.Fatalf("prune with the default age must leave a recent upload alone (exit %d):\n%s", r.exit, r.stderr)
+	}
+	if len(w.minios[0].IncompleteUploads(t)) == 0 {
+		t.Fatal("a recent unfinished upload was aborted")
+	}
+	time.Sleep(2 * time.Second)
+	r := w.pgarchive(t, nil, "prune", "--keep-last", "5", "--abort-uploads-older-than", "1s", "--dry-run", "--json")
+	var plan struct {
+		Uploads []struct{ Upstream, Key string } `json:"unfinished_uploads"`
+	}
+	decodeJSON(t, []byte(r.stdout), &plan)
+	if len(plan.Uploads) != 2 || !strings.HasPrefix(plan.Uploads[0].Key, w.minios[0].Bucket+"/db1/db1_") {
+		t.Fatalf("dry run should list one old upload per MinIO: %+v\n%s", plan.Uploads, r.stderr)
+	}
+	r = w.pgarchive(t, nil, "prune", "--keep-last", "5", "--abort-uploads-older-than", "1s")
+	if r.exit != 0 || strings.Count(r.stderr, "aborted the unfinished upload of") != 2 {
+		t.Fatalf("prune must abort and name both (exit %d):\n%s", r.exit, r.stderr)
+	}
+	for i, m := range w.minios {
+		if left := m.IncompleteUploads(t); len(left) > 0 {
+			t.Errorf("minio %d still has unfinished uploads: %v", i, left)
+		}
+	}
+}
