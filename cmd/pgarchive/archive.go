@@ -46,6 +46,15 @@ each with an error naming the archive and who still holds it. A dump larger than
 is not spooled. A failing backlog disk (full, read-only) only logs a warning: the upload
 goes on.
 
+The dump is checked while it streams, at no extra read: its compression must decompress
+to the end (gzip and zstd trailers included), and it must be a dump pg_dump finished: plain
+SQL (pg_dump, pg_dumpall) ending with pg_dump's completion comment, a custom-format archive
+(pg_dump -Fc: its header; pg_restore reads the table of contents) or a tar archive (pg_dump
+-Ft: its end). A dump that fails (empty, truncated, not the compression its name says, cut
+short by a crashed pg_dump) fails the run naming the file and what is wrong; every upload
+in flight is aborted, so no copy is stored as complete, and the dump stays where it is for
+inspection. --skip-dump-check stores any file.
+
 --heal then copies this database's archives to the upstreams that lack them, from a
 complete copy on another upstream (a quick heal, see pgarchive heal --help).
 
@@ -64,6 +73,7 @@ Examples:
 			&cli.StringFlag{Name: "database", Aliases: []string{"d"}, Required: true, Usage: "database `NAME` the dump belongs to (\"all\" for pg_dumpall)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the dump `FILE`, or - for stdin (compression from its magic bytes); default <dump-dir>/<database>.sql<suffix of dump-compression>", TakesFile: true},
 			&cli.StringFlag{Name: "stdin-max-size", Value: "1Ti", Usage: "largest dump --file - must be able to upload to S3 upstreams (sets their chunk size)"},
+			&cli.BoolFlag{Name: "skip-dump-check", Usage: "store the file even if it is not a dump pg_dump finished (see above); for files that are not pg_dump output"},
 			&cli.BoolFlag{Name: "heal", Usage: "after the upload, copy this database's archives to upstreams that lack them (pgarchive heal --quick --database NAME)"},
 		},
 		Action: runArchive,
@@ -141,6 +151,7 @@ func runArchive(c *cli.Context) (err error) {
 	job := archive.Job{
 		Database: db, Prefix: prefix, Source: src, Keys: k, Upstreams: ups,
 		Log: logger, Version: version, Host: host, Now: time.Now, Signer: signer,
+		CheckDump: !c.Bool("skip-dump-check"),
 	}
 	spool := startSpool(s, src)
 	if spool != nil {

@@ -74,7 +74,7 @@ func runDemo(c *cli.Context) error {
 	}
 	res, err := archive.Run(ctx, archive.Job{
 		Database: c.String("database"), Source: src, Keys: k, Upstreams: ups,
-		Log: logger, Version: version, Host: "demo", Now: time.Now, Signer: signer,
+		Log: logger, Version: version, Host: "demo", Now: time.Now, Signer: signer, CheckDump: true,
 	})
 	if err != nil {
 		return err

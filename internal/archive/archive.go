@@ -19,6 +19,7 @@ import (
 	rhash "github.com/rclone/rclone/fs/hash"
 
 	"github.com/pgarchive/pgarchive/internal/crypt"
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
@@ -38,6 +39,11 @@ type Job struct {
 	Version   string
 	Host      string
 	Now       func() time.Time
+	// CheckDump judges the dump while it streams (dumpcheck): a dump that
+	// cannot restore (damaged or truncated compression, empty, no pg_dump
+	// completion line) fails the run before any copy is complete, and every
+	// upload in flight is aborted.
+	CheckDump bool
 	// Signer, when set, signs the manifest; the signature is stored before
 	// the manifest, so a manifest never appears without it.
 	Signer *sign.Signer
@@ -315,21 +321,32 @@ func startUploads(ctx context.Context, live []*remote.Upstream, key string, size
 	}
 }
 
-// encryptInto is stage one: it reads the dump once, hashing and encrypting
-// in parallel, and closes cw when done (with the error, if any).
-func encryptInto(src io.Reader, enc *crypt.Encryptor, cw *io.PipeWriter) (int64, string, error) {
+// encryptInto is stage one: it reads the dump once, hashing, encrypting
+// and (with a checker) judging it in parallel, and closes cw when done with
+// the error, if any. A broken dump's verdict arrives before cw's end, so
+// the uploads see an error instead of the end of the ciphertext, and abort.
+func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *dumpcheck.Checker) (int64, string, error) {
 	h := sha256.New()
 	// age writes 64 KiB chunks; batching them keeps stage two's blocks large.
 	bw := bufio.NewWriterSize(cw, tee.DefaultOptions.BlockSize)
 	aw, err := enc.Start(bw)
 	var n int64
 	if err == nil {
+		sinks := []tee.Sink{{W: h}, {W: aw}}
+		if check != nil {
+			sinks = append(sinks, tee.Sink{W: check})
+		}
 		var res tee.Result
-		res, err = tee.Copy(src, []tee.Sink{{W: h}, {W: aw}}, tee.DefaultOptions)
+		res, err = tee.Copy(src, sinks, tee.DefaultOptions)
 		n = res.N
 	}
 	if err == nil {
 		err = aw.Close()
+	}
+	if check != nil {
+		if verdict := check.Close(); err == nil && verdict != nil {
+			err = fmt.Errorf("%s: %w; nothing was stored, and the dump stays where it is for inspection", src.Label, verdict)
+		}
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -380,7 +397,11 @@ func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, 
 		cr.CloseWithError(err) // unblocks stage one if every upload died
 		stage2 <- err
 	}()
-	n, plainSum, err1 := encryptInto(job.Source, enc, cw)
+	var check *dumpcheck.Checker
+	if job.CheckDump {
+		check = dumpcheck.Start(job.Source.Compression.Name)
+	}
+	n, plainSum, err1 := encryptInto(job.Source, enc, cw, check)
 	err2 := <-stage2
 	err = err1
 	if err2 != nil {

@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/pgarchive/pgarchive/internal/crypt"
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/tee"
 )
 
@@ -79,7 +80,7 @@ func start(ctx context.Context, c Copy, opt Options) (*attempt, error) {
 	}()
 	a.out = pr
 	if !opt.Raw {
-		dec, err := decompress(want.Compression, pr)
+		dec, err := dumpcheck.Decompress(want.Compression, pr)
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("%s: %w", want.Compression, err)

@@ -17,6 +17,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/manifest"
 )
@@ -50,7 +51,7 @@ type Reader struct {
 	pending   error // arrived with data; handled on the next Read
 	delivered int64
 	skip      int64 // output bytes of a new copy already delivered by an earlier one
-	tail      tail
+	tail      dumpcheck.Tail
 	err       error
 
 	// Used is the upstream whose copy delivered the end of the stream.
@@ -122,7 +123,7 @@ func (r *Reader) end() error {
 	r.cur = nil
 	r.err = io.EOF
 	if !r.opt.Raw {
-		if err := r.tail.check(); err != nil {
+		if err := r.tail.Check(); err != nil {
 			r.err = err
 		}
 	}

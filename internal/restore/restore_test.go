@@ -15,6 +15,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/manifest"
 )
@@ -132,7 +133,7 @@ func TestWrongKey(t *testing.T) {
 func TestIncompleteDump(t *testing.T) {
 	f := newFixture(t, sqlDump(100, false))
 	_, _, err := f.read(t, false, copyOf("a", f.cipher))
-	if !errors.Is(err, ErrIncompleteDump) {
+	if !errors.Is(err, dumpcheck.ErrIncomplete) {
 		t.Errorf("got %v", err)
 	}
 }

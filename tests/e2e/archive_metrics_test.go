@@ -26,7 +26,7 @@ func TestArchiveAndPruneMetrics(t *testing.T) {
 	}
 
 	before := float64(time.Now().Unix())
-	dump := harness.RandomBytes(31, 1<<20)
+	dump := harness.RandomDump(31, 1<<20, true)
 	if r := w.archive(t, "db1", dump, "--metrics-dir", mdir); r.exit != 0 {
 		t.Fatalf("archive: exit %d\n%s", r.exit, r.stderr)
 	}

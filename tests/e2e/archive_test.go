@@ -127,7 +127,7 @@ func TestArchiveNeverOverwrites(t *testing.T) {
 func TestArchiveSmallMaxUploadParts(t *testing.T) {
 	w := newWorld(t, map[string]string{"max_upload_parts": "3", "upload_cutoff": "5Mi", "chunk_size": "5Mi"})
 	id, recip := harness.AgeKeygen(t, false)
-	dump := harness.RandomBytes(7, 24<<20)
+	dump := harness.RandomDump(7, 24<<20, false)
 	path := filepath.Join(w.dir, "big.sql")
 	os.WriteFile(path, dump, 0o600)
 	decrypt := func(ct []byte) []byte { return harness.AgeDecrypt(t, ct, "-i", id) }

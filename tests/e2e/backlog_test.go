@@ -116,7 +116,7 @@ func (w *backlogWorld) checkWhole(t *testing.T, key string, dump []byte) {
 // verify passes and the backlog is empty.
 func TestBacklogNextRunUploads(t *testing.T) {
 	w := newBacklogWorld(t, nil)
-	dump1 := harness.RandomBytes(21, 2<<20)
+	dump1 := harness.RandomDump(21, 2<<20, true)
 	w.minios[1].Stop()
 	r := w.archive(t, "db1", dump1)
 	if r.exit != 1 || !strings.Contains(r.stderr, "NOT stored on "+w.minioB) || !strings.Contains(r.stderr, "backlog: kept") {
@@ -132,7 +132,7 @@ func TestBacklogNextRunUploads(t *testing.T) {
 	w.checkBacklogEntry(t, es[0], dump1)
 
 	time.Sleep(time.Second) // a new name for the second archive
-	dump2 := harness.RandomBytes(22, 1<<20)
+	dump2 := harness.RandomDump(22, 1<<20, true)
 	r = w.archive(t, "db1", dump2)
 	if r.exit != 0 {
 		t.Fatalf("second run: exit %d\n%s", r.exit, r.stderr)
@@ -164,7 +164,7 @@ func TestBacklogNextRunUploads(t *testing.T) {
 // archive, and retry delivers it.
 func TestBacklogUpstreamDiesDuringUpload(t *testing.T) {
 	w := newBacklogWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
-	dump := harness.RandomBytes(23, 96<<20)
+	dump := harness.RandomDump(23, 96<<20, true)
 	done := make(chan run)
 	go func() { done <- w.archive(t, "db1", dump) }()
 	deadline := time.Now().Add(60 * time.Second)
@@ -197,7 +197,7 @@ func TestBacklogUpstreamDiesDuringUpload(t *testing.T) {
 // is success.
 func TestRetryCommand(t *testing.T) {
 	w := newBacklogWorld(t, nil)
-	dumps := map[string][]byte{"db1": harness.RandomBytes(31, 1<<20), "db2": harness.RandomBytes(32, 1<<20)}
+	dumps := map[string][]byte{"db1": harness.RandomDump(31, 1<<20, true), "db2": harness.RandomDump(32, 1<<20, true)}
 	w.minios[1].Stop()
 	for _, db := range []string{"db1", "db2"} {
 		if r := w.archive(t, db, dumps[db], "--low-level-retries", "1"); r.exit != 1 {
@@ -246,7 +246,7 @@ func TestBacklogCap(t *testing.T) {
 	w.minios[1].Stop()
 	var keys []string
 	for i := range 3 {
-		r := w.archive(t, "db1", harness.RandomBytes(int64(40+i), 100<<10), "--backlog-max-size", "250Ki", "--low-level-retries", "1")
+		r := w.archive(t, "db1", harness.RandomDump(int64(40+i), 100<<10, true), "--backlog-max-size", "250Ki", "--low-level-retries", "1")
 		if r.exit != 1 {
 			t.Fatalf("run %d: exit %d\n%s", i, r.exit, r.stderr)
 		}
@@ -264,7 +264,7 @@ func TestBacklogCap(t *testing.T) {
 		t.Fatalf("backlog holds %v, want %v", es, keys[1:])
 	}
 	// A dump that can't fit at all is not spooled, and says so.
-	r := w.archive(t, "db1", harness.RandomBytes(50, 300<<10), "--backlog-max-size", "250Ki", "--low-level-retries", "1")
+	r := w.archive(t, "db1", harness.RandomDump(50, 300<<10, true), "--backlog-max-size", "250Ki", "--low-level-retries", "1")
 	if r.exit != 1 || !strings.Contains(r.stderr, "larger than --backlog-max-size") {
 		t.Fatalf("oversized dump: exit %d\n%s", r.exit, r.stderr)
 	}
@@ -278,7 +278,7 @@ func TestBacklogCap(t *testing.T) {
 // retry delivers it.
 func TestBacklogNoUpstreamReachable(t *testing.T) {
 	w := newBacklogWorld(t, nil)
-	dump := harness.RandomBytes(61, 1<<20)
+	dump := harness.RandomDump(61, 1<<20, true)
 	w.minios[1].Stop()
 	r := w.archive(t, "db1", dump, "--remote", w.minioB, "--low-level-retries", "1")
 	if r.exit != 1 || !strings.Contains(r.stderr, "no upstream could be reached") || !strings.Contains(r.stderr, "backlog: kept") {
@@ -331,7 +331,7 @@ func TestBacklogRootThenService(t *testing.T) {
 		}
 	}
 
-	dump := harness.RandomBytes(71, 1<<20)
+	dump := harness.RandomDump(71, 1<<20, true)
 	w.minios[1].Stop()
 	if r := w.archive(t, "db1", dump, "--low-level-retries", "1"); r.exit != 1 || !strings.Contains(r.stderr, "backlog: kept") {
 		t.Fatalf("archive as root: exit %d\n%s", r.exit, r.stderr)

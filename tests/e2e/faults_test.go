@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 func TestUpstreamDownBeforeRun(t *testing.T) {
 	w := newWorld(t, nil)
 	id, recip := harness.AgeKeygen(t, false)
-	dump := harness.RandomBytes(11, 3<<20)
+	dump := harness.RandomDump(11, 3<<20, true)
 	path := filepath.Join(w.dir, "db1.sql.gz")
 	os.WriteFile(path, dump, 0o600)
 	w.minios[1].Stop()
@@ -38,7 +39,7 @@ func TestUpstreamDownBeforeRun(t *testing.T) {
 func TestUpstreamDiesDuringUpload(t *testing.T) {
 	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
 	id, recip := harness.AgeKeygen(t, false)
-	dump := harness.RandomBytes(12, 200<<20)
+	dump := harness.RandomDump(12, 200<<20, false)
 	path := filepath.Join(w.dir, "db1.sql")
 	os.WriteFile(path, dump, 0o600)
 	done := make(chan run)
@@ -171,7 +172,7 @@ func TestSIGTERMMidArchive(t *testing.T) {
 	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
 	_, recip := harness.AgeKeygen(t, false)
 	path := filepath.Join(w.dir, "db1.sql")
-	os.WriteFile(path, harness.RandomBytes(13, 300<<20), 0o600)
+	os.WriteFile(path, harness.RandomDump(13, 300<<20, false), 0o600)
 	mdir := t.TempDir()
 	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "--metrics-dir", mdir,
 		"-r", recip, "archive", "--database", "db1", "--file", path)
@@ -225,7 +226,7 @@ func TestKilledUploadsCleanedByPrune(t *testing.T) {
 		t.Fatalf("archive: %s", r.stderr)
 	}
 	big := filepath.Join(w.dir, "db1.sql")
-	os.WriteFile(big, harness.RandomBytes(14, 300<<20), 0o600)
+	os.WriteFile(big, harness.RandomDump(14, 300<<20, false), 0o600)
 	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "-r", recip, "archive", "-d", "db1", "-f", big)
 	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=")
 	if err := cmd.Start(); err != nil {
@@ -269,5 +270,59 @@ func TestKilledUploadsCleanedByPrune(t *testing.T) {
 		if left := m.IncompleteUploads(t); len(left) > 0 {
 			t.Errorf("minio %d still has unfinished uploads: %v", i, left)
 		}
+	}
+}
+
+// TestBrokenDumpsRefused: dumps that cannot restore are refused when they
+// are archived, naming the file and what is wrong, and nothing is stored on
+// any upstream (two MinIO, one of them with multipart uploads, and a local
+// folder): not as complete, not as a leftover.
+func TestBrokenDumpsRefused(t *testing.T) {
+	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
+	_, recip := harness.AgeKeygen(t, false)
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	good := harness.RandomDump(15, 20<<20, true)
+	cases := []struct {
+		name, file string
+		data       []byte
+		want       string
+	}{
+		{"gzip of nothing", "db1.sql.gz", gz(nil), "it is empty"},
+		{"not gzip", "db1.sql.gz", []byte("SELECT 1;\n-- PostgreSQL database dump complete\n"), "it is not gzip data"},
+		{"truncated gzip", "db1.sql.gz", good[:len(good)-1000], "cut short"},
+		{"no completion line", "db1.sql.gz", gz([]byte("SELECT 1;\n")), "completion line"},
+		{"plain without completion line", "db1.sql", harness.RandomBytes(16, 12<<20), "completion line"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), c.file)
+			os.WriteFile(path, c.data, 0o600)
+			r := w.pgarchive(t, nil, "-r", recip, "archive", "-d", "db1", "-f", path)
+			if r.exit != 1 || !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "nothing was stored") {
+				t.Fatalf("want exit 1 naming %s and %q, got %d:\n%s", path, c.want, r.exit, r.stderr)
+			}
+			w.checkNothingStored(t, "db1/")
+			for i, m := range w.minios {
+				if left := m.IncompleteUploads(t); len(left) > 0 {
+					t.Fatalf("minio %d keeps an unfinished upload of a refused dump: %v", i, left)
+				}
+			}
+		})
+	}
+	// --skip-dump-check stores any file, and a good dump passes.
+	path := filepath.Join(t.TempDir(), "db1.sql")
+	os.WriteFile(path, []byte("not a dump"), 0o600)
+	if r := w.pgarchive(t, nil, "-r", recip, "archive", "-d", "db1", "-f", path, "--skip-dump-check"); r.exit != 0 {
+		t.Fatalf("--skip-dump-check: %s", r.stderr)
+	}
+	os.WriteFile(path+".gz", good, 0o600)
+	if r := w.pgarchive(t, nil, "-r", recip, "archive", "-d", "db1", "-f", path+".gz"); r.exit != 0 {
+		t.Fatalf("a good dump: %s", r.stderr)
 	}
 }

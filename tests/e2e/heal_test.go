@@ -63,7 +63,7 @@ func (w *backlogWorld) flipLocal(t *testing.T, key string) {
 func TestHealDeletedAndDamaged(t *testing.T) {
 	w := newHealWorld(t)
 	mdir := w.metricsDir(t)
-	dump := harness.RandomBytes(51, 6<<20)
+	dump := harness.RandomDump(51, 6<<20, true)
 	key := w.archived(t, "db1", dump)
 	w.minios[1].DeleteObject(t, key)
 	w.flipLocal(t, key)
@@ -137,7 +137,7 @@ func TestHealDeletedAndDamaged(t *testing.T) {
 // The damaged bytes never get a manifest anywhere.
 func TestHealSkipsDamagedSource(t *testing.T) {
 	w := newHealWorld(t)
-	dump := harness.RandomBytes(52, 6<<20)
+	dump := harness.RandomDump(52, 6<<20, true)
 	key := w.archived(t, "db2", dump)
 	if etag := w.minios[0].Objects(t, key)[0].ETag; !strings.Contains(etag, "-") {
 		t.Fatalf("want a multipart object on minio-a, ETag %s", etag)
@@ -172,7 +172,7 @@ func TestHealSkipsDamagedSource(t *testing.T) {
 func TestHealNothingGood(t *testing.T) {
 	w := newHealWorld(t)
 	mdir := w.metricsDir(t)
-	key := w.archived(t, "db1", harness.RandomBytes(53, 6<<20))
+	key := w.archived(t, "db1", harness.RandomDump(53, 6<<20, true))
 	w.minios[0].FlipByte(t, key, 100)
 	w.flipLocal(t, key)
 	w.minios[1].DeleteObject(t, key)
@@ -202,12 +202,12 @@ func TestHealNothingGood(t *testing.T) {
 func TestArchiveHeal(t *testing.T) {
 	w := newBacklogWorld(t, nil)
 	mdir := w.metricsDir(t)
-	dump := harness.RandomBytes(54, 1<<20)
+	dump := harness.RandomDump(54, 1<<20, true)
 	old := w.archived(t, "db1", dump)
 	w.minios[1].DeleteObject(t, old)
 	w.minios[1].DeleteObject(t, old+".manifest.json")
 	path := filepath.Join(w.dir, "db1.sql.gz")
-	os.WriteFile(path, harness.RandomBytes(55, 1<<20), 0o600)
+	os.WriteFile(path, harness.RandomDump(55, 1<<20, true), 0o600)
 	r := w.pgarchive(t, nil, "-r", w.recip, "--state-dir", w.state, "--metrics-dir", mdir, "archive", "--database", "db1", "--file", path, "--heal")
 	if r.exit != 0 || !strings.Contains(r.stderr, "healed "+old+" on "+w.minioB+" from minio-a:pgarchive") {
 		t.Fatalf("archive --heal: exit %d\n%s", r.exit, r.stderr)

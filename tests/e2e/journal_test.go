@@ -25,7 +25,7 @@ func TestJournald(t *testing.T) {
 	idPath, _ := harness.AgeKeygen(t, false)
 	secret := strings.TrimSpace(lastLine(mustRead(t, idPath)))
 	dump := filepath.Join(dir, "db1.sql.gz")
-	os.WriteFile(dump, harness.RandomBytes(3, 100_000), 0o600)
+	os.WriteFile(dump, harness.RandomDump(3, 100_000, true), 0o600)
 
 	j := harness.StartJournald(t)
 	exit := j.RunAsService(t, []string{"RCLONE_CONFIG=" + conf}, "postgresqlBackup-db1", bin,

@@ -31,7 +31,7 @@ func TestUnionModesInPruneAndHeal(t *testing.T) {
 		return runBin(t, bin, nil, append([]string{"--rclone-config", conf, "--log-target", "stderr", "--remote", remote}, args...)...)
 	}
 	dump := filepath.Join(dir, "db1.sql.gz")
-	os.WriteFile(dump, harness.RandomBytes(41, 4096), 0o600)
+	os.WriteFile(dump, harness.RandomDump(41, 4096, true), 0o600)
 	for i := 0; i < 3; i++ {
 		if r := pga("plain:", "-r", recip, "archive", "-d", "db1", "--file", dump); r.exit != 0 {
 			t.Fatalf("archive %d: exit %d\n%s", i, r.exit, r.stderr)

@@ -105,7 +105,7 @@ func TestNotifyFailure(t *testing.T) {
 		harness.UnionSection(harness.UnionName, good, "dead:bucket"))
 	idPath, _ := harness.AgeKeygen(t, false)
 	dump := filepath.Join(dir, "db1.sql.gz")
-	os.WriteFile(dump, harness.RandomBytes(5, 50_000), 0o600)
+	os.WriteFile(dump, harness.RandomDump(5, 50_000, true), 0o600)
 
 	j := harness.StartJournald(t)
 	if exit := j.RunAsService(t, []string{"RCLONE_CONFIG=" + conf}, "postgresqlBackup-db1", bin,
@@ -282,7 +282,7 @@ func TestNotifySummary(t *testing.T) {
 	_, recip := harness.AgeKeygen(t, false)
 	for i, db := range []string{"db1", "db2"} {
 		p := filepath.Join(w.dir, db+".sql.gz")
-		os.WriteFile(p, harness.RandomBytes(int64(20+i), 40_000), 0o600)
+		os.WriteFile(p, harness.RandomDump(int64(20+i), 40_000, true), 0o600)
 		if r := w.pgarchive(t, nil, "-r", recip, "archive", "--database", db, "--file", p); r.exit != 0 {
 			t.Fatalf("archive %s: %s", db, r.stderr)
 		}
@@ -302,7 +302,7 @@ func TestNotifySummary(t *testing.T) {
 	badConf := harness.WriteSeedRcloneConf(t, t.TempDir(), w.local, nil, w.minios...)
 	w.minios[1].SecretKey = goodKey
 	db3 := filepath.Join(w.dir, "db3.sql.gz")
-	os.WriteFile(db3, harness.RandomBytes(23, 30_000), 0o600)
+	os.WriteFile(db3, harness.RandomDump(23, 30_000, true), 0o600)
 	if r := runBin(t, w.bin, nil, "--rclone-config", badConf, "--log-target", "stderr", "--state-dir", stateDir,
 		"-r", recip, "archive", "--database", "db3", "--file", db3); r.exit == 0 {
 		t.Fatalf("archive with a revoked key on minio-b must fail:\n%s", r.stderr)

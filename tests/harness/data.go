@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"io"
 	"math/bits"
@@ -124,4 +125,23 @@ func ContainsRun(haystack, needle []byte, run int) bool {
 		}
 	}
 	return false
+}
+
+// completion is how pg_dump ends a plain-SQL dump.
+const completion = "\n--\n-- PostgreSQL database dump complete\n--\n\n"
+
+// RandomDump is n incompressible bytes shaped as a dump archive accepts: a
+// plain-SQL body ending with pg_dump's completion comment, gzip'd (stored
+// blocks, so it stays incompressible and fast) when gz is set, as a
+// <db>.sql.gz file holds it.
+func RandomDump(seed int64, n int, gz bool) []byte {
+	body := append(RandomBytes(seed, n), completion...)
+	if !gz {
+		return body
+	}
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, gzip.NoCompression)
+	w.Write(body)
+	w.Close()
+	return b.Bytes()
 }

@@ -88,7 +88,7 @@ func TestNotifyUnderSystemd(t *testing.T) {
 	secrets := t.TempDir()
 	writeFile(t, filepath.Join(secrets, "webhook-url"), srv.URL+secret+"\n", 0o600)
 	dumps := t.TempDir()
-	writeFile(t, filepath.Join(dumps, "db1.sql.gz"), string(harness.RandomBytes(7, 30_000)), 0o600)
+	writeFile(t, filepath.Join(dumps, "db1.sql.gz"), string(harness.RandomDump(7, 30_000, true)), 0o600)
 	deadPort := strconv.Itoa(harness.FreePort(t))
 
 	boot := func(t *testing.T, event string, upstreams string) (notify.Notice, []map[string]string) {

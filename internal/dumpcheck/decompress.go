@@ -1,4 +1,9 @@
-package restore
+// Package dumpcheck knows what a dump looks like: it undoes its compression
+// (the one decompressor restore and archive share) and judges whether pg_dump
+// finished it: a plain-SQL dump's completion comment, a custom-format
+// archive's header, a tar archive's end. archive checks every dump with it
+// while streaming, so a dump that cannot restore is never stored as complete.
+package dumpcheck
 
 import (
 	"compress/bzip2"
@@ -11,9 +16,9 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-// decompress wraps r by the manifest's compression name. klauspost's gzip
+// Decompress wraps r by the manifest's compression name. klauspost's gzip
 // and zstd are used for speed: decompression bounds restore's throughput.
-func decompress(name string, r io.Reader) (io.ReadCloser, error) {
+func Decompress(name string, r io.Reader) (io.ReadCloser, error) {
 	switch name {
 	case "none":
 		return io.NopCloser(r), nil

@@ -1,4 +1,4 @@
-package restore
+package dumpcheck
 
 import (
 	"bytes"
@@ -9,24 +9,28 @@ import (
 // completion comment; only \unrestrict and blank lines follow it.
 const tailSize = 4 << 10
 
-// ErrIncompleteDump means the dump decrypted and matched its manifest, but
+// headSize is how much of the start is kept: a tar header's magic sits at
+// offset 257.
+const headSize = 512
+
+// ErrIncomplete means the dump decrypted and matched its manifest, but
 // pg_dump never finished writing it: every copy is equally truncated.
-var ErrIncompleteDump = errors.New("the dump does not end with pg_dump's completion line: pg_dump was interrupted or the dump was truncated before it was archived")
+var ErrIncomplete = errors.New("the dump does not end with pg_dump's completion line: pg_dump was interrupted or the dump was truncated before it was archived")
 
 var completionLines = [][]byte{
 	[]byte("-- PostgreSQL database dump complete"),
 	[]byte("-- PostgreSQL database cluster dump complete"), // pg_dumpall
 }
 
-// tail remembers the last tailSize bytes written and the first few.
-type tail struct {
+// Tail remembers the last tailSize bytes written and the first few.
+type Tail struct {
 	head []byte
 	buf  []byte
 }
 
-func (t *tail) Write(p []byte) (int, error) {
-	if len(t.head) < 8 {
-		n := min(8-len(t.head), len(p))
+func (t *Tail) Write(p []byte) (int, error) {
+	if len(t.head) < headSize {
+		n := min(headSize-len(t.head), len(p))
 		t.head = append(t.head, p[:n]...)
 	}
 	if len(p) >= tailSize {
@@ -40,9 +44,10 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// check reports whether a plain-SQL dump ended as pg_dump ends it. Custom
-// and other binary formats (PGDMP) have no such line and are not judged.
-func (t *tail) check() error {
+// Check reports whether a plain-SQL dump ended as pg_dump ends it. Custom
+// and other binary formats (PGDMP) have no such line and are not judged here
+// (see Format).
+func (t *Tail) Check() error {
 	if bytes.HasPrefix(t.head, []byte("PGDMP")) {
 		return nil
 	}
@@ -53,14 +58,14 @@ func (t *tail) check() error {
 		}
 	}
 	if i < 0 {
-		return ErrIncompleteDump
+		return ErrIncomplete
 	}
 	// Past the comment only blank lines, "--" lines and psql meta-commands
 	// (\unrestrict) may follow.
 	for _, line := range bytes.Split(t.buf[i:], []byte("\n"))[1:] {
 		l := bytes.TrimSpace(line)
 		if len(l) > 0 && !bytes.HasPrefix(l, []byte("--")) && !bytes.HasPrefix(l, []byte(`\`)) {
-			return ErrIncompleteDump
+			return ErrIncomplete
 		}
 	}
 	return nil
