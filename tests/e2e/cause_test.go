@@ -18,11 +18,20 @@ func TestRealCauseNamed(t *testing.T) {
 			t.Errorf("%v with minio-b stopped (exit %d):\n%s%s", args, r.exit, r.stdout, r.stderr)
 		}
 	}
+	// An upstream rooted in a folder of the bucket: rclone probes that root
+	// first and used to report "is a file" for any failure.
+	conf := string(mustRead(t, w.conf))
+	b := w.minios[1].Bucket
+	os.WriteFile(w.conf, []byte(strings.Replace(conf, "minio-b:"+b, "minio-b:"+b+"/sub", 1)), 0o600)
+	r := w.pgarchive(t, nil, "list")
+	if r.exit == 0 || !strings.Contains(r.stderr, "minio-b:"+b+"/sub") || !strings.Contains(r.stderr, "connection refused") || strings.Contains(r.stderr, "is a file") {
+		t.Errorf("list with minio-b:%s/sub stopped (exit %d):\n%s", b, r.exit, r.stderr)
+	}
+	os.WriteFile(w.conf, []byte(conf), 0o600)
 	w.minios[1].Start(t)
 
-	conf := string(mustRead(t, w.conf))
 	os.WriteFile(w.conf, []byte(strings.Replace(conf, "secret_access_key = "+w.minios[0].SecretKey, "secret_access_key = WrongSecret0123456789", 1)), 0o600)
-	r := w.pgarchive(t, nil, "list")
+	r = w.pgarchive(t, nil, "list")
 	if r.exit == 0 || !strings.Contains(r.stderr, "minio-a") || !strings.Contains(r.stderr, "SignatureDoesNotMatch") {
 		t.Errorf("list with a wrong secret for minio-a (exit %d):\n%s", r.exit, r.stderr)
 	}
