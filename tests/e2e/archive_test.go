@@ -107,7 +107,7 @@ func TestArchiveNeverOverwrites(t *testing.T) {
 	w := newWorld(t, nil)
 	_, recip := harness.AgeKeygen(t, false)
 	dump := filepath.Join(w.dir, "db3.sql")
-	os.WriteFile(dump, []byte("-- tiny dump\nSELECT 1;\n"), 0o600)
+	os.WriteFile(dump, []byte("-- tiny dump\nSELECT 1;\n-- PostgreSQL database dump complete\n"), 0o600)
 	for i := 0; i < 3; i++ {
 		if r := w.pgarchive(t, nil, "-r", recip, "archive", "--database", "db3", "--file", dump); r.exit != 0 {
 			t.Fatalf("run %d: exit %d\n%s", i, r.exit, r.stderr)

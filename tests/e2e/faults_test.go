@@ -174,22 +174,7 @@ func TestSIGTERMMidArchive(t *testing.T) {
 	path := filepath.Join(w.dir, "db1.sql")
 	os.WriteFile(path, harness.RandomDump(13, 300<<20, false), 0o600)
 	mdir := t.TempDir()
-	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "--metrics-dir", mdir,
-		"-r", recip, "archive", "--database", "db1", "--file", path)
-	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for dirSize(w.minios[0].DataDir) < 12<<20 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("upload never started:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, out := w.archiveUntilUploading(t, "--metrics-dir", mdir, "-r", recip, "archive", "--database", "db1", "--file", path)
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
 	ee, ok := err.(*exec.ExitError)
@@ -206,6 +191,35 @@ func TestSIGTERMMidArchive(t *testing.T) {
 			t.Fatalf("%s has a manifest after an interrupted run: %v", up.name, mans)
 		}
 	}
+	w.noUnfinishedUploads(t)
+}
+
+// archiveUntilUploading starts pgarchive with args and returns once both
+// MinIO hold 12 MiB of its upload, with its combined output.
+func (w *world) archiveUntilUploading(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(w.bin, append([]string{"--rclone-config", w.conf, "--log-target", "stderr"}, args...)...)
+	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for dirSize(w.minios[0].DataDir) < 12<<20 || dirSize(w.minios[1].DataDir) < 12<<20 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("upload never started:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cmd, &out
+}
+
+// noUnfinishedUploads fails the test if a MinIO keeps a multipart upload
+// nobody will finish.
+func (w *world) noUnfinishedUploads(t *testing.T) {
+	t.Helper()
 	for i, m := range w.minios {
 		if left := m.IncompleteUploads(t); len(left) > 0 {
 			t.Errorf("minio %d keeps unfinished multipart uploads: %v", i, left)
@@ -221,25 +235,13 @@ func TestKilledUploadsCleanedByPrune(t *testing.T) {
 	w := newWorld(t, map[string]string{"upload_cutoff": "5Mi", "chunk_size": "5Mi"})
 	_, recip := harness.AgeKeygen(t, false)
 	small := filepath.Join(w.dir, "small.sql")
-	os.WriteFile(small, []byte("SELECT 1;\n"), 0o600)
+	os.WriteFile(small, harness.RandomDump(17, 1000, false), 0o600)
 	if r := w.pgarchive(t, nil, "-r", recip, "archive", "-d", "db1", "-f", small); r.exit != 0 {
 		t.Fatalf("archive: %s", r.stderr)
 	}
 	big := filepath.Join(w.dir, "db1.sql")
 	os.WriteFile(big, harness.RandomDump(14, 300<<20, false), 0o600)
-	cmd := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "-r", recip, "archive", "-d", "db1", "-f", big)
-	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for dirSize(w.minios[0].DataDir) < 12<<20 || dirSize(w.minios[1].DataDir) < 12<<20 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("upload never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, _ := w.archiveUntilUploading(t, "-r", recip, "archive", "-d", "db1", "-f", big)
 	cmd.Process.Kill()
 	cmd.Wait()
 	for i, m := range w.minios {
@@ -266,11 +268,7 @@ func TestKilledUploadsCleanedByPrune(t *testing.T) {
 	if r.exit != 0 || strings.Count(r.stderr, "aborted the unfinished upload of") != 2 {
 		t.Fatalf("prune must abort and name both (exit %d):\n%s", r.exit, r.stderr)
 	}
-	for i, m := range w.minios {
-		if left := m.IncompleteUploads(t); len(left) > 0 {
-			t.Errorf("minio %d still has unfinished uploads: %v", i, left)
-		}
-	}
+	w.noUnfinishedUploads(t)
 }
 
 // TestBrokenDumpsRefused: dumps that cannot restore are refused when they
@@ -308,11 +306,7 @@ func TestBrokenDumpsRefused(t *testing.T) {
 				t.Fatalf("want exit 1 naming %s and %q, got %d:\n%s", path, c.want, r.exit, r.stderr)
 			}
 			w.checkNothingStored(t, "db1/")
-			for i, m := range w.minios {
-				if left := m.IncompleteUploads(t); len(left) > 0 {
-					t.Fatalf("minio %d keeps an unfinished upload of a refused dump: %v", i, left)
-				}
-			}
+			w.noUnfinishedUploads(t)
 		})
 	}
 	// --skip-dump-check stores any file, and a good dump passes.

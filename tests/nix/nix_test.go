@@ -271,7 +271,7 @@ func TestRootFlagsReplaceCredentialPaths(t *testing.T) {
 	dumpDir := filepath.Join(dir, "dumps")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte("CREATE TABLE t (v text);\n-- wrapper-marker\n"))
+	zw.Write([]byte("CREATE TABLE t (v text);\n-- wrapper-marker\n-- PostgreSQL database dump complete\n"))
 	zw.Close()
 	if err := os.MkdirAll(dumpDir, 0o700); err != nil {
 		t.Fatal(err)

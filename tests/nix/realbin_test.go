@@ -48,7 +48,7 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 	for _, db := range []string{"db1", "db2"} {
 		var gz bytes.Buffer
 		zw := gzip.NewWriter(&gz)
-		zw.Write([]byte("CREATE TABLE t (v text);\n-- " + db + "\n"))
+		zw.Write([]byte("CREATE TABLE t (v text);\n-- " + db + "\n-- PostgreSQL database dump complete\n"))
 		zw.Close()
 		os.WriteFile(filepath.Join(dumps, db+".sql.gz"), gz.Bytes(), 0o600)
 	}
