@@ -98,7 +98,8 @@ const maxTries = 5
 // complete copy; the Result still says which ones hold one.
 func Run(ctx context.Context, job Job) (*Result, error) {
 	log := job.Log.With("database", job.Database)
-	name, err := naming.New(job.Database, job.Now(), job.Source.Compression.Suffix)
+	began := job.Now()
+	name, err := naming.New(job.Database, began, job.Source.Compression.Suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			live = append(live, u)
 		}
 	}
-	name, live = freeName(ctx, name, job.Prefix, live, outcome)
+	name, live = freeName(ctx, name, began, job.Prefix, live, outcome)
 	res.Name, res.Key = name, name.Key(job.Prefix)
 	log = log.With("archive", res.Key)
 	// Said early on purpose: journald learns this process's unit from its
@@ -205,9 +206,9 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 // an object of that name, data, manifest or signature: it drops the
 // upstreams that don't answer from the run before anything streams, and
 // draws another ID in the (astronomically unlikely) case of a clash.
-func freeName(ctx context.Context, name naming.Name, prefix string, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome) (naming.Name, []*remote.Upstream) {
+func freeName(ctx context.Context, name naming.Name, now time.Time, prefix string, live []*remote.Upstream, outcome map[*remote.Upstream]*Outcome) (naming.Name, []*remote.Upstream) {
 	for try := 0; try < maxTries && len(live) > 0; try++ {
-		name.ID = naming.NewID()
+		name.ID = naming.NewID(now)
 		taken := false
 		var still []*remote.Upstream
 		for _, u := range live {

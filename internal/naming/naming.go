@@ -72,32 +72,41 @@ type Name struct {
 	// Seq numbered archives of one second before run IDs existed: 0 for
 	// the first, then 1, 2, ... Read, never written any more.
 	Seq int
-	// ID is the run's random component (IDLen characters: a lower-case
-	// letter, then lower-case letters and digits 2-7), so that two runs of
-	// one database in one second, on one host or two, never pick the same
-	// name, without any read-then-write check.
+	// ID is the run's own component (IDLen characters: a lower-case
+	// letter, then lower-case letters and digits 2-7; see NewID), so that
+	// two runs of one database in one second, on one host or two, never
+	// pick the same name, without any read-then-write check.
 	ID     string
 	Suffix string // compression suffix of the dump: "", ".gz", ".zstd", ...
 }
 
-// IDLen is the length of a run ID: 26 x 32^7 (about 2^39) choices.
+// IDLen is the length of a run ID.
 const IDLen = 8
 
-// NewID draws a run ID.
-func NewID() string {
-	const first, rest = "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz234567"
-	b := make([]byte, IDLen)
+// idDigits are base 32 in ASCII order, so IDs sort as the numbers they
+// encode.
+const idDigits = "234567abcdefghijklmnopqrstuvwxyz"
+
+// NewID makes the run ID for an archive started at t: "r", then t's
+// millisecond within its second in two base-32 digits, so names of one
+// second still sort by time, then five random digits (2^25 choices for
+// runs started in the same millisecond).
+func NewID(t time.Time) string {
+	ms := t.Nanosecond() / int(time.Millisecond)
+	b := make([]byte, IDLen-3)
 	if _, err := rand.Read(b); err != nil {
 		panic("naming: no randomness: " + err.Error()) // crypto/rand never fails on Linux
 	}
-	out := make([]byte, IDLen)
-	out[0] = first[int(b[0])%len(first)]
-	for i := 1; i < IDLen; i++ {
-		out[i] = rest[b[i]%32]
+	out := []byte{'r', idDigits[ms/32], idDigits[ms%32]}
+	for _, c := range b {
+		out = append(out, idDigits[c%32])
 	}
 	return string(out)
 }
 
+// validID accepts IDLen base-32 digits starting with a letter, which
+// tells an ID from the old sequence numbers; readers don't insist on NewID's
+// layout beyond that.
 func validID(s string) bool {
 	if len(s) != IDLen || s[0] < 'a' || s[0] > 'z' {
 		return false

@@ -166,7 +166,7 @@ func FuzzParse(f *testing.F) {
 func TestRunID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		id := NewID()
+		id := NewID(time.Date(2026, 11, 21, 14, 24, 7, 123456789, time.UTC))
 		if !validID(id) || seen[id] {
 			t.Fatalf("NewID() = %q (seen before: %v)", id, seen[id])
 		}
@@ -187,5 +187,17 @@ func TestRunID(t *testing.T) {
 	b.Seq, b.ID = 0, "bbbbbbbb"
 	if !Less(a, b) || Less(b, a) || !SameSlot(a, a) || SameSlot(a, b) || !Less(a, old) {
 		t.Error("Less/SameSlot within one second")
+	}
+}
+
+func TestRunIDSortsByMillisecond(t *testing.T) {
+	base := time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC)
+	prev := ""
+	for ms := 0; ms < 1000; ms += 7 {
+		id := NewID(base.Add(time.Duration(ms) * time.Millisecond))
+		if !validID(id) || id[:3] <= prev {
+			t.Fatalf("ms %d: %s after %s", ms, id, prev)
+		}
+		prev = id[:3]
 	}
 }
