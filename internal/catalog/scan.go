@@ -3,6 +3,8 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/hash"
 	"github.com/rclone/rclone/fs/walk"
 	"golang.org/x/sync/errgroup"
 
@@ -130,9 +133,17 @@ func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Arch
 	g.SetLimit(manifestReaders)
 	for _, a := range archives {
 		g.Go(func() error {
+			first := -1 // the first copy read whole, which the others may match
 			for i := range a.Copies {
-				if a.Copies[i].HasManifest {
-					readCopy(ctx, ups[i], a, i, trusted)
+				if !a.Copies[i].HasManifest {
+					continue
+				}
+				if first >= 0 && sameAs(ctx, a, i, first, trusted != nil) {
+					continue
+				}
+				readCopy(ctx, ups[i], a, i, trusted)
+				if first < 0 && a.Copies[i].Manifest != nil {
+					first = i
 				}
 			}
 			a.reference(names, trusted != nil)
@@ -140,6 +151,37 @@ func ReadManifests(ctx context.Context, ups []*remote.Upstream, archives []*Arch
 		})
 	}
 	_ = g.Wait() // per-copy errors are kept in the copies
+}
+
+// sameAs takes copy j's reading for copy i when the listing already shows
+// that i's manifest (and, with trust, signature) has the very bytes j's
+// has: the same size and the same backend MD5, which S3 lists with every
+// single-part object, so a healthy archive costs one GET, not one per
+// upstream. Where the backend can't say, i is read in full. A forged
+// manifest crafted to collide with j's MD5 would go unnoticed here, but
+// lets nothing in: every reader checks data against the manifest read from
+// j (its header pin and SHA-256), never against i's bytes.
+func sameAs(ctx context.Context, a *Archive, i, j int, withSig bool) bool {
+	ci, cj := &a.Copies[i], &a.Copies[j]
+	if !sameBytes(ctx, ci.manifest, cj.Body) || (withSig && (!ci.HasSig || cj.Sig == nil || !sameBytes(ctx, ci.sig, cj.Sig))) {
+		return false
+	}
+	ci.Manifest, ci.Body = cj.Manifest, cj.Body
+	if withSig {
+		ci.Sig, ci.signer, ci.Trusted, ci.TrustErr = cj.Sig, cj.signer, cj.Trusted, cj.TrustErr
+	}
+	return true
+}
+
+// sameBytes reports whether the listed object o holds exactly b, by its
+// size and the MD5 its backend reports without a read of its own.
+func sameBytes(ctx context.Context, o fs.Object, b []byte) bool {
+	if o == nil || b == nil || o.Size() != int64(len(b)) || !o.Fs().Hashes().Contains(hash.MD5) || o.Fs().Features().SlowHash {
+		return false
+	}
+	sum, err := o.Hash(ctx, hash.MD5)
+	want := md5.Sum(b)
+	return err == nil && sum == hex.EncodeToString(want[:])
 }
 
 // readCopy reads copy i's manifest and, with trust, its signature.

@@ -209,6 +209,9 @@ func TestLoad(t *testing.T) {
 	t.Run("psql itself is restricted", func(t *testing.T) {
 		psql := pg.Bin("psql")
 		if !pgbin.SupportsRestrict(psql) {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("psql %s predates \\restrict: CI installs Debian's PostgreSQL 15, which has it", psql)
+			}
 			t.Skipf("psql %s predates \\restrict", psql)
 		}
 		// The rewriter's first line: with it, psql refuses a meta-command
