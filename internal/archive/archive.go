@@ -91,6 +91,10 @@ func (r *Result) Failed() int {
 	return n
 }
 
+// abortGrace is how long uploads get to stop on their own after the stream
+// failed before their requests are cancelled.
+const abortGrace = 30 * time.Second
+
 // maxTries bounds the draws of a run ID that no upstream holds yet.
 const maxTries = 5
 
@@ -409,7 +413,14 @@ func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, 
 		err = err2 // names the real cause, not the closed pipe stage one saw
 	}
 	if err != nil {
-		cancel() // aborts uploads still in flight, e.g. S3 multipart
+		// Every upload's pipe already carries the error: each stops reading
+		// and aborts on its own (rclone aborts an S3 multipart upload).
+		// Cancelling at once would cut requests mid-flight (once, in a
+		// test, a MinIO bucket was gone after an upload was cancelled during
+		// rclone's CreateBucket), so only an upload still running after a
+		// grace period is cut off.
+		grace := time.AfterFunc(abortGrace, cancel)
+		defer grace.Stop()
 	}
 	wait()
 	if err != nil {
