@@ -155,9 +155,6 @@ func (t *Trusted) add(what string, lines []string) error {
 	return nil
 }
 
-// Len is the number of trusted keys.
-func (t *Trusted) Len() int { return len(t.keys) }
-
 // Check verifies sig (as armored by Sign) over msg and returns the
 // fingerprint of the trusted key that made it. The error says why the
 // signature is not accepted: malformed, made by a key not trusted here,
