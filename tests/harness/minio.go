@@ -71,6 +71,8 @@ func StartMinIO(t testing.TB) *MinIO {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		m.Port, m.ConsolePort = FreePort(t), FreePort(t)
+		m.s3 = &s3Client{endpoint: m.Endpoint(), accessKey: m.AccessKey, secretKey: m.SecretKey,
+			region: "us-east-1", http: &http.Client{Timeout: 2 * time.Minute}}
 		if err = m.start(); err == nil || !strings.Contains(logTail(m.LogPath, 4000), "already in use") {
 			break
 		}
@@ -78,8 +80,6 @@ func StartMinIO(t testing.TB) *MinIO {
 	if err != nil {
 		t.Fatalf("minio: %v", err)
 	}
-	m.s3 = &s3Client{endpoint: m.Endpoint(), accessKey: m.AccessKey, secretKey: m.SecretKey,
-		region: "us-east-1", http: &http.Client{Timeout: 2 * time.Minute}}
 	// A freshly formatted server can answer "live" slightly before it accepts
 	// bucket operations, so creating the bucket is itself polled.
 	err = waitFor(30*time.Second, func() error {
@@ -154,9 +154,21 @@ func (m *MinIO) start() error {
 		}
 		return nil
 	}
-	if err := waitFor(60*time.Second, live, m.died); err != nil {
+	// "live" only says the process answers HTTP; S3 calls can still get 503
+	// XMinioServerNotInitialized for a moment (seen after a restart in CI),
+	// so an authenticated ListBuckets must succeed too.
+	ready := func() error {
+		if err := live(); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, err := m.s3.do(ctx, http.MethodGet, "", "", nil, nil, nil)
+		return err
+	}
+	if err := waitFor(60*time.Second, ready, m.died); err != nil {
 		m.Kill()
-		return fmt.Errorf("minio on port %d not live: %v\nlog tail:\n%s", m.Port, err, logTail(m.LogPath, 3000))
+		return fmt.Errorf("minio on port %d not ready: %v\nlog tail:\n%s", m.Port, err, logTail(m.LogPath, 3000))
 	}
 	return nil
 }
