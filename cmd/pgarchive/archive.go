@@ -19,6 +19,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/sign"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func archiveCommand() *cli.Command {
@@ -182,7 +183,7 @@ func startSpool(s *Settings, src *archive.Source) *backlog.Spool {
 	}
 	if src.Size >= 0 && crypt.StreamSize(src.Size) > s.BacklogMaxSize {
 		logger.Warn(fmt.Sprintf("backlog: the dump (%s) is larger than --backlog-max-size (%s): if an upstream fails, this archive can't be kept for retry",
-			archive.HumanBytes(src.Size), archive.HumanBytes(s.BacklogMaxSize)))
+			textfmt.Bytes(src.Size), textfmt.Bytes(s.BacklogMaxSize)))
 		return nil
 	}
 	sp, err := backlog.NewSpool(s.StateDir, s.BacklogMaxSize)
@@ -224,7 +225,7 @@ func keepInBacklog(sp *backlog.Spool, s *Settings, res *archive.Result) {
 		return
 	}
 	logger.Warn(fmt.Sprintf("backlog: kept %s (%s) in %s for %s; the next archive of %s or pgarchive retry uploads it",
-		res.Key, archive.HumanBytes(res.Manifest.Ciphertext.Size), backlog.Root(s.StateDir), pending, res.Manifest.Database), "archive", res.Key)
+		res.Key, textfmt.Bytes(res.Manifest.Ciphertext.Size), backlog.Root(s.StateDir), pending, res.Manifest.Database), "archive", res.Key)
 }
 
 // healDatabase runs a quick heal of db over every upstream, read-only ones

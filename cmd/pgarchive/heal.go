@@ -12,6 +12,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/heal"
 	"github.com/pgarchive/pgarchive/internal/metrics"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func healCommand() *cli.Command {
@@ -99,20 +100,20 @@ func healAndReport(ctx context.Context, cat *catalog.Catalog, opt heal.Options, 
 	writeHealMetrics(metricsDir, opt.DryRun, res)
 	var parts []string
 	if opt.DryRun {
-		parts = append(parts, fmt.Sprintf("%s to heal", plural(res.Planned, "copy")))
+		parts = append(parts, fmt.Sprintf("%s to heal", textfmt.Plural(res.Planned, "copy")))
 	} else {
-		parts = append(parts, fmt.Sprintf("%s healed", plural(res.Healed, "copy")))
+		parts = append(parts, fmt.Sprintf("%s healed", textfmt.Plural(res.Healed, "copy")))
 	}
 	if res.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d could not be healed", res.Failed))
 	}
 	if res.BadSources > 0 {
-		parts = append(parts, fmt.Sprintf("%s found damaged while read", plural(res.BadSources, "copy")))
+		parts = append(parts, fmt.Sprintf("%s found damaged while read", textfmt.Plural(res.BadSources, "copy")))
 	}
-	logger.Info(fmt.Sprintf("heal: %s%s checked, %d intact everywhere; %s", plural(res.Archives, "archive"), forDB(db), res.Healthy, strings.Join(parts, ", ")),
+	logger.Info(fmt.Sprintf("heal: %s%s checked, %d intact everywhere; %s", textfmt.Plural(res.Archives, "archive"), forDB(db), res.Healthy, strings.Join(parts, ", ")),
 		"healed", res.Healed, "failed", res.Failed)
 	if res.Failed > 0 {
-		return fmt.Errorf("heal: %s could not be healed (see above)", plural(res.Failed, "copy"))
+		return fmt.Errorf("heal: %s could not be healed (see above)", textfmt.Plural(res.Failed, "copy"))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/logging"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/notify"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 const (
@@ -160,7 +161,7 @@ func runNotify(c *cli.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("notify: %s NOT delivered: %w", about, err), runErr)
 	}
-	logger.Log(ctx, logging.Notice, fmt.Sprintf("notify: %s delivered to %s (HTTP %d, %s)", about, hook.Host(), res.Status, plural(res.Attempts, "attempt")),
+	logger.Log(ctx, logging.Notice, fmt.Sprintf("notify: %s delivered to %s (HTTP %d, %s)", about, hook.Host(), res.Status, textfmt.Plural(res.Attempts, "attempt")),
 		"unit", n.Unit, "database", n.Database)
 	return runErr
 }

@@ -13,12 +13,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/archive"
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 	"github.com/pgarchive/pgarchive/internal/verify"
 )
 
@@ -270,10 +270,10 @@ func printTable(c *cli.Context, cat *catalog.Catalog) {
 			created += " FUTURE"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name.Database, created,
-			archive.HumanBytes(archiveSize(a)), a.Name.Base(), strings.Join(states, "\t"))
+			textfmt.Bytes(archiveSize(a)), a.Name.Base(), strings.Join(states, "\t"))
 	}
 	w.Flush()
-	fmt.Fprintf(c.App.Writer, "%s on %s", plural(len(cat.Archives), "archive"), plural(len(cat.Upstreams), "upstream"))
+	fmt.Fprintf(c.App.Writer, "%s on %s", textfmt.Plural(len(cat.Archives), "archive"), textfmt.Plural(len(cat.Upstreams), "upstream"))
 	if bad > 0 {
 		fmt.Fprintf(c.App.Writer, "; %d without a complete copy on every upstream", bad)
 	}
@@ -341,9 +341,9 @@ func runVerify(c *cli.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	logger.Info(fmt.Sprintf("verify: %s, %s ok, %s", plural(res.Archives, "archive"), plural(res.CopiesOK, "copy"), plural(len(res.Problems), "problem")))
+	logger.Info(fmt.Sprintf("verify: %s, %s ok, %s", textfmt.Plural(res.Archives, "archive"), textfmt.Plural(res.CopiesOK, "copy"), textfmt.Plural(len(res.Problems), "problem")))
 	if n := len(res.Problems); n > 0 {
-		return fmt.Errorf("verify found %s (listed above)", plural(n, "problem"))
+		return fmt.Errorf("verify found %s (listed above)", textfmt.Plural(n, "problem"))
 	}
 	return nil
 }
@@ -365,14 +365,4 @@ func forDB(db string) string {
 		return ""
 	}
 	return " for database " + db
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	if strings.HasSuffix(noun, "y") {
-		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

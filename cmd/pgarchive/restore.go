@@ -4,16 +4,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/logging"
 	"github.com/pgarchive/pgarchive/internal/pgload"
 	"github.com/pgarchive/pgarchive/internal/restore"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func restoreCommand() *cli.Command {
@@ -112,7 +112,7 @@ func runRestore(c *cli.Context) error {
 		},
 	})
 	defer r.Close()
-	logger.Info(fmt.Sprintf("%s: restoring %s (%s)", db, a.Key, archive.HumanBytes(a.Manifest.Ciphertext.Size)), "database", db, "archive", a.Key)
+	logger.Info(fmt.Sprintf("%s: restoring %s (%s)", db, a.Key, textfmt.Bytes(a.Manifest.Ciphertext.Size)), "database", db, "archive", a.Key)
 	var what string
 	if into != "" {
 		res, err := pgload.Load(ctx, into, r, pgload.Options{SourceDB: db, Force: c.Bool("force"), Archive: a.Key,
@@ -136,7 +136,7 @@ func runRestore(c *cli.Context) error {
 	if bar != nil {
 		bar.Finish()
 	}
-	logger.Info(fmt.Sprintf("%s: restored %s from %s (%s) %s", db, a.Key, r.Used, archive.HumanBytes(r.Delivered()), what),
+	logger.Info(fmt.Sprintf("%s: restored %s from %s (%s) %s", db, a.Key, r.Used, textfmt.Bytes(r.Delivered()), what),
 		"database", db, "archive", a.Key, "upstream", r.Used)
 	return nil
 }
@@ -182,24 +182,12 @@ func writeOutput(path string, r io.Reader) error {
 		_, err := io.Copy(os.Stdout, r)
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
-	if err != nil {
-		return fmt.Errorf("--output: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
+	err := atomicfile.Write(path, atomicfile.Options{Perm: 0o600, TempTag: "partial"}, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
 		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--output %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--output %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("--output: %w", err)
+	})
+	if err != nil {
+		return fmt.Errorf("--output %w", err)
 	}
 	return nil
 }

@@ -7,11 +7,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/archive"
 	"github.com/pgarchive/pgarchive/internal/backlog"
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func retryCommand() *cli.Command {
@@ -93,10 +93,10 @@ func retryBacklog(ctx context.Context, s *Settings, db string, ups []*remote.Ups
 		return nil
 	}
 	summary := fmt.Sprintf("retry: %s in the backlog%s: %d delivered to every upstream and removed, %d remaining",
-		plural(res.Entries+res.Broken, "archive"), forDB(db), res.Cleared, res.Remaining)
+		textfmt.Plural(res.Entries+res.Broken, "archive"), forDB(db), res.Cleared, res.Remaining)
 	var parts []string
 	if res.Delivered+res.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%s delivered, %d failed", plural(res.Delivered, "copy"), res.Failed))
+		parts = append(parts, fmt.Sprintf("%s delivered, %d failed", textfmt.Plural(res.Delivered, "copy"), res.Failed))
 	}
 	if res.Busy > 0 {
 		parts = append(parts, fmt.Sprintf("%d in use by another pgarchive process", res.Busy))
@@ -114,7 +114,7 @@ func retryBacklog(ctx context.Context, s *Settings, db string, ups []*remote.Ups
 	if res.Remaining > 0 {
 		u, _ := backlog.Usage(s.StateDir)
 		return fmt.Errorf("the backlog in %s still holds %s%s (%s in all): some upstream lacks them (see above)",
-			backlog.Root(s.StateDir), plural(res.Remaining, "archive"), forDB(db), archive.HumanBytes(u.Bytes))
+			backlog.Root(s.StateDir), textfmt.Plural(res.Remaining, "archive"), forDB(db), textfmt.Bytes(u.Bytes))
 	}
 	return nil
 }

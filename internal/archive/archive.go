@@ -26,6 +26,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/sign"
 	"github.com/pgarchive/pgarchive/internal/tee"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // Job is everything one run needs; the CLI fills it in.
@@ -437,5 +438,5 @@ func sizeLabel(n int64) string {
 	if n < 0 {
 		return "size unknown"
 	}
-	return HumanBytes(n)
+	return textfmt.Bytes(n)
 }

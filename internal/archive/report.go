@@ -13,6 +13,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/logging"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // putManifest stores the manifest of the archive at key, and first its
@@ -43,7 +44,7 @@ func putManifest(ctx context.Context, u *remote.Upstream, key string, body, sig 
 func report(log *slog.Logger, res *Result, job Job) {
 	var size, sum string
 	if m := res.Manifest; m != nil {
-		size = fmt.Sprintf("%s dump, %s encrypted", HumanBytes(m.Dump.Size), HumanBytes(m.Ciphertext.Size))
+		size = fmt.Sprintf("%s dump, %s encrypted", textfmt.Bytes(m.Dump.Size), textfmt.Bytes(m.Ciphertext.Size))
 		sum = m.Ciphertext.SHA256
 	}
 	for _, o := range res.Outcomes {
@@ -90,18 +91,4 @@ func failures(res *Result) string {
 		}
 	}
 	return strings.Join(parts, "; ")
-}
-
-// HumanBytes renders a size for people (1.5 GiB).
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

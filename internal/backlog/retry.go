@@ -19,6 +19,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // RetryOptions say what to retry and where to.
@@ -223,7 +224,7 @@ func deliverOne(ctx context.Context, ups []*remote.Upstream, name string, e *Ent
 		check = "size and " + out.Verified.String() + " verified"
 	}
 	return fmt.Sprintf("delivered %s to %s from the backlog (%s, %s, %s)", e.Key, name,
-		archive.HumanBytes(d.Manifest.Ciphertext.Size), check, out.Duration.Round(time.Millisecond)), nil
+		textfmt.Bytes(d.Manifest.Ciphertext.Size), check, out.Duration.Round(time.Millisecond)), nil
 }
 
 // Holds reports whether u already holds d complete: its manifest, equal to

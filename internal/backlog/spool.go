@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/atomicfile"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // Spool receives an archive's ciphertext while it is uploaded (as
@@ -104,7 +105,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 		return 0, s.err
 	}
 	if s.n+int64(len(p)) > s.max {
-		s.fail(fmt.Errorf("the archive is larger than the backlog's size cap (%s)", archive.HumanBytes(s.max)))
+		s.fail(fmt.Errorf("the archive is larger than the backlog's size cap (%s)", textfmt.Bytes(s.max)))
 		return 0, s.err
 	}
 	n, err := s.f.Write(p)
@@ -207,8 +208,8 @@ func (s *Spool) Keep(k Keep, log *slog.Logger) (err error) {
 	if err := os.Rename(s.dir, target); err != nil {
 		return fmt.Errorf("backlog: keeping %s: %w", k.Key, err)
 	}
-	syncDir(filepath.Dir(target))
-	syncDir(tmpDir(s.stateDir))
+	atomicfile.SyncDir(filepath.Dir(target))
+	atomicfile.SyncDir(tmpDir(s.stateDir))
 	s.dir = target
 	s.lock.release()
 	return nil
@@ -246,7 +247,7 @@ func makeRoom(own *owner, stateDir, key string, size, max int64, log *slog.Logge
 			log.Error(listErr.Error())
 		}
 		return fmt.Errorf("BACKLOG FULL: %s (%s) does not fit in the backlog's %s (%s held, %s of it in use by a running retry); it is NOT kept",
-			key, archive.HumanBytes(size), archive.HumanBytes(max), archive.HumanBytes(total), archive.HumanBytes(busyBytes(sizes, busy)))
+			key, textfmt.Bytes(size), textfmt.Bytes(max), textfmt.Bytes(total), textfmt.Bytes(busyBytes(sizes, busy)))
 	}
 	for _, i := range drop {
 		e := entries[i]
@@ -254,7 +255,7 @@ func makeRoom(own *owner, stateDir, key string, size, max int64, log *slog.Logge
 			return fmt.Errorf("backlog: dropping %s to make room: %w", e.Key, err)
 		}
 		log.Error(fmt.Sprintf("BACKLOG FULL (cap %s): dropped %s (%s, spooled %s) to make room for %s; %s",
-			archive.HumanBytes(max), e.Key, archive.HumanBytes(e.Size), e.Meta.Spooled.Format(time.RFC3339), key, holders(e.Meta)),
+			textfmt.Bytes(max), e.Key, textfmt.Bytes(e.Size), e.Meta.Spooled.Format(time.RFC3339), key, holders(e.Meta)),
 			"archive", e.Key, "database", e.Name.Database)
 	}
 	return nil
@@ -303,7 +304,7 @@ func removeEntry(own *owner, stateDir string, e *Entry, l *lock, takeGlobal bool
 		os.Remove(gone)
 		return err
 	}
-	syncDir(filepath.Dir(e.Dir))
+	atomicfile.SyncDir(filepath.Dir(e.Dir))
 	os.RemoveAll(gone)
 	if takeGlobal {
 		g, err := waitLockFile(lockPath(stateDir), own)
@@ -351,38 +352,10 @@ func writeMeta(dir string, m Meta, own *owner) error {
 	return writeFileSync(filepath.Join(dir, entryFile), append(b, '\n'), own)
 }
 
-// writeFileSync replaces path atomically: a temporary file (for own),
-// synced, then renamed over it.
+// writeFileSync replaces path atomically, the new file handed to own.
 func writeFileSync(path string, data []byte, own *owner) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := atomicfile.WriteBytes(path, data, atomicfile.Options{Prepare: own.file}); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
-	err = own.file(f)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("backlog: %w", err)
-	}
-	syncDir(filepath.Dir(path))
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgarchive/pgarchive/internal/archive"
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/checks"
 	"github.com/pgarchive/pgarchive/internal/keys"
@@ -21,6 +20,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/restore"
 	"github.com/pgarchive/pgarchive/internal/scratchpg"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // Job is one drill run.
@@ -161,7 +161,7 @@ func summarize(log *slog.Logger, o Outcome) {
 		return
 	}
 	log.Info(fmt.Sprintf("%s: drill passed: %s (%s old) restored into a scratch cluster (%s of dump) in %s, %d checks passed",
-		o.Database, o.Archive, roundAge(o.Age), archive.HumanBytes(o.Restored), o.Took.Round(time.Millisecond), checked), attrs...)
+		o.Database, o.Archive, roundAge(o.Age), textfmt.Bytes(o.Restored), o.Took.Round(time.Millisecond), checked), attrs...)
 }
 
 func roundAge(d time.Duration) time.Duration {

@@ -14,6 +14,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 	"github.com/pgarchive/pgarchive/internal/verify"
 )
 
@@ -134,7 +135,7 @@ func healArchive(ctx context.Context, a *catalog.Archive, opt Options, res *Resu
 			check = "size and " + out.Verified.String() + " verified"
 		}
 		ulog.Info(fmt.Sprintf("healed %s on %s from %s (was %s; %s, sha256 matched, %s, %s)", a.Key, tu.Name, opt.Upstreams[from].Name,
-			why, archive.HumanBytes(a.Manifest.Ciphertext.Size), check, out.Duration.Round(1e6)),
+			why, textfmt.Bytes(a.Manifest.Ciphertext.Size), check, out.Duration.Round(1e6)),
 			"heal_source", opt.Upstreams[from].Name, "bytes", a.Manifest.Ciphertext.Size)
 	}
 	res.BadSources += len(bad)

@@ -28,6 +28,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
+
+	"github.com/pgarchive/pgarchive/internal/atomicfile"
 )
 
 // Series names and their HELP texts. A name missing here is never written,
@@ -274,45 +276,12 @@ func lockDir(dir string) (func(), error) {
 	return func() { d.Close() }, nil
 }
 
-// writeAtomic replaces path with what fill writes: a temporary file in the
-// same directory (its name does not end in .prom, so the collector skips
-// it), mode 0644 for node_exporter's user, fsync, rename, and an fsync of
-// the directory so the rename survives a crash. On any error the old file
-// stays as it was and the temporary file is removed.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("metrics file %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("metrics file %s: %w", path, err)
-		}
-	}()
-	if err = fill(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // best effort: the new file is already in place
-		d.Close()
+// writeAtomic replaces path with what fill writes: mode 0644 for
+// node_exporter's user, and a temporary name that does not end in .prom, so
+// the collector skips it while it is written.
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	if err := atomicfile.Write(path, atomicfile.Options{Perm: 0o644}, fill); err != nil {
+		return fmt.Errorf("metrics file %w", err)
 	}
 	return nil
 }

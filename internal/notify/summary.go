@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // Digest is the daily summary: per upstream, what was archived in the
@@ -158,7 +159,7 @@ func slackSummary(n *Notice) string {
 			fmt.Fprintf(&b, "could not be listed: %s", esc(u.Error))
 			continue
 		}
-		fmt.Fprintf(&b, "%s, %s", plural(u.Archives, "archive"), humanBytes(u.Bytes))
+		fmt.Fprintf(&b, "%s, %s", textfmt.Plural(u.Archives, "archive"), textfmt.Bytes(u.Bytes))
 		if len(u.Databases) > 0 {
 			parts := make([]string, len(u.Databases))
 			for i, p := range u.Databases {
@@ -170,7 +171,7 @@ func slackSummary(n *Notice) string {
 			fmt.Fprintf(&b, "; *nothing from* %s", codes(u.Missing))
 		}
 		if u.Incomplete > 0 {
-			fmt.Fprintf(&b, "; *%s incomplete or missing here*", plural(u.Incomplete, "archive"))
+			fmt.Fprintf(&b, "; *%s incomplete or missing here*", textfmt.Plural(u.Incomplete, "archive"))
 		}
 	}
 	if len(d.Upstreams) == 0 && d.Error == "" {
@@ -187,31 +188,9 @@ func slackSummary(n *Notice) string {
 		for i, p := range bl.Databases {
 			parts[i] = fmt.Sprintf("%s ×%d", esc(p.Database), p.Archives)
 		}
-		fmt.Fprintf(&b, "\n*Backlog:* %s, %s waiting for upload (%s)", plural(bl.Archives, "archive"), humanBytes(bl.Bytes), strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "\n*Backlog:* %s, %s waiting for upload (%s)", textfmt.Plural(bl.Archives, "archive"), textfmt.Bytes(bl.Bytes), strings.Join(parts, ", "))
 	}
 	return b.String()
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// humanBytes renders a size as the log lines do (1.5 GiB); archive has the
-// same helper, but this pure package should not pull in the upload side.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // SortBacklog orders a backlog's databases by name.

@@ -18,6 +18,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/retention"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // ProbeName is the object prune writes and deletes under the prefix to learn
@@ -130,7 +131,7 @@ func Run(ctx context.Context, ups []*remote.Upstream, cat *catalog.Catalog, pref
 		return res, err
 	}
 	if failed > 0 {
-		return res, fmt.Errorf("prune could not completely remove %s (see the errors above); the next prune retries", plural(failed, "archive"))
+		return res, fmt.Errorf("prune could not completely remove %s (see the errors above); the next prune retries", textfmt.Plural(failed, "archive"))
 	}
 	return res, uploadsErr
 }

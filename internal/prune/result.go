@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/retention"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // Result is what a prune did (or, dry, would do), per database and upstream;
@@ -79,8 +80,8 @@ func (r *Result) Totals() (kept, removed, failed, readOnly, skipped int) {
 // Summary is the one line logged at the end of a prune.
 func (r *Result) Summary() string {
 	kept, removed, failed, readOnly, skipped := r.Totals()
-	dbs := plural(len(r.Databases), "database")
-	ups := plural(len(r.Upstreams), "upstream")
+	dbs := textfmt.Plural(len(r.Databases), "database")
+	ups := textfmt.Plural(len(r.Upstreams), "upstream")
 	var ro string
 	if readOnly > 0 {
 		ro = fmt.Sprintf(", %d only on read-only upstreams (left alone)", readOnly)
@@ -93,13 +94,13 @@ func (r *Result) Summary() string {
 		if r.DryRun {
 			verb = "would abort"
 		}
-		ro += fmt.Sprintf(", %s %s", verb, plural(n, "unfinished upload"))
+		ro += fmt.Sprintf(", %s %s", verb, textfmt.Plural(n, "unfinished upload"))
 	}
 	if r.DryRun {
 		return fmt.Sprintf("prune --dry-run: %s on %s: would keep %s and remove %d%s; nothing deleted",
-			dbs, ups, plural(kept, "archive"), removed, ro)
+			dbs, ups, textfmt.Plural(kept, "archive"), removed, ro)
 	}
-	s := fmt.Sprintf("prune: %s on %s: kept %s, removed %d%s", dbs, ups, plural(kept, "archive"), removed, ro)
+	s := fmt.Sprintf("prune: %s on %s: kept %s, removed %d%s", dbs, ups, textfmt.Plural(kept, "archive"), removed, ro)
 	if failed > 0 {
 		s += fmt.Sprintf(", %d could not be removed completely (see above)", failed)
 	}
@@ -117,11 +118,4 @@ func (a Archive) describe() string {
 		fmt.Fprintf(&b, "; read-only %s keeps its copy", strings.Join(a.LeftOn, ", "))
 	}
 	return b.String()
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // State is the verdict for one database on one upstream.
@@ -180,7 +181,7 @@ func (r Report) Summary() string {
 		return "MISSING: no archives found and no --database named"
 	}
 	if r.OK() {
-		s := fmt.Sprintf("OK: %s on %s", plural(dbs, "database"), plural(ups, "upstream"))
+		s := fmt.Sprintf("OK: %s on %s", textfmt.Plural(dbs, "database"), textfmt.Plural(ups, "upstream"))
 		if r.MaxAge > 0 {
 			s += ", newest archives within " + HumanAge(r.MaxAge)
 		}
@@ -261,11 +262,4 @@ func twoUnits(a int64, ua string, b int64, ub string) string {
 		return fmt.Sprintf("%d%s", a, ua)
 	}
 	return fmt.Sprintf("%d%s%d%s", a, ua, b, ub)
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
