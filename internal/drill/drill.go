@@ -128,16 +128,6 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 	return o
 }
 
-// Passed reports whether every drill passed.
-func Passed(os []Outcome) bool {
-	for _, o := range os {
-		if len(o.Failures) > 0 {
-			return false
-		}
-	}
-	return len(os) > 0
-}
-
 // Err summarizes failures for the exit status.
 func Err(os []Outcome) error {
 	var errs []error

@@ -17,28 +17,6 @@ const maxPrefix = 64 << 10
 // half it got.
 const completeMarker = "-- PostgreSQL database dump complete"
 
-// NewRewriter turns a plain-SQL `pg_dump -C` stream of sourceDB into one
-// that loads into the database psql is already connected to, targetDB:
-//
-//   - CREATE DATABASE, ALTER DATABASE <source> OWNER TO and every \connect
-//     to the source are blanked (the target exists, the loader owns it, and
-//     a \connect would leave psql's single transaction);
-//   - ALTER DATABASE, COMMENT ON, SECURITY LABEL ON, GRANT/REVOKE ON
-//     DATABASE and ALTER ROLE ... IN DATABASE naming the source get the
-//     target's name instead;
-//   - everything else, above all COPY data, strings, comments and function
-//     bodies, passes byte for byte.
-//
-// Blanked lines become empty lines, so psql's error line numbers are the
-// dump's. If sourceDB is "" or differs from the dump's CREATE DATABASE, the
-// dump's own name wins. The stream fails if the dump creates a second
-// database or \connects to another one (pg_dumpall output): loading that
-// into one database would mix databases. Memory stays bounded by maxPrefix
-// whatever the line lengths.
-func NewRewriter(r io.Reader, sourceDB, targetDB string) io.Reader {
-	return newRewriter(r, sourceDB, targetDB)
-}
-
 // dropKind says how far blanking goes: a meta-command ends with its line,
 // a statement with its semicolon.
 type dropKind uint8
@@ -68,6 +46,24 @@ type rewriter struct {
 	err      error
 }
 
+// newRewriter turns a plain-SQL `pg_dump -C` stream of sourceDB into one
+// that loads into the database psql is already connected to, targetDB:
+//
+//   - CREATE DATABASE, ALTER DATABASE <source> OWNER TO and every \connect
+//     to the source are blanked (the target exists, the loader owns it, and
+//     a \connect would leave psql's single transaction);
+//   - ALTER DATABASE, COMMENT ON, SECURITY LABEL ON, GRANT/REVOKE ON
+//     DATABASE and ALTER ROLE ... IN DATABASE naming the source get the
+//     target's name instead;
+//   - everything else, above all COPY data, strings, comments and function
+//     bodies, passes byte for byte.
+//
+// Blanked lines become empty lines, so psql's error line numbers are the
+// dump's. If sourceDB is "" or differs from the dump's CREATE DATABASE, the
+// dump's own name wins. The stream fails if the dump creates a second
+// database or \connects to another one (pg_dumpall output): loading that
+// into one database would mix databases. Memory stays bounded by maxPrefix
+// whatever the line lengths.
 func newRewriter(r io.Reader, sourceDB, targetDB string) *rewriter {
 	return &rewriter{br: bufio.NewReaderSize(r, maxPrefix), source: sourceDB, target: targetDB,
 		lx: newLexer(), lineStart: true}

@@ -304,7 +304,7 @@ func BenchmarkRewriter(b *testing.B) {
 	}
 	b.SetBytes(int64(in.Len()))
 	for b.Loop() {
-		if _, err := io.Copy(io.Discard, NewRewriter(bytes.NewReader(in.Bytes()), "shop", "tgt")); err != nil {
+		if _, err := io.Copy(io.Discard, newRewriter(bytes.NewReader(in.Bytes()), "shop", "tgt")); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -34,9 +34,6 @@ const (
 	Future State = "FUTURE"
 )
 
-// States in the order summaries list them.
-var States = []State{OK, Stale, Missing, Unlisted, Untrusted, Future}
-
 // Entry is one database on one upstream.
 type Entry struct {
 	Database string
