@@ -28,7 +28,8 @@ func main() {
 	// pgarchive handles SIGTERM and SIGINT itself (signalContext), and
 	// cancelling the context aborts the same uploads.
 	atexit.IgnoreSignals()
-	err := newApp().Run(os.Args)
+	app := newApp()
+	err := app.Run(hoistGlobalFlags(app, os.Args))
 	if err != nil {
 		if logger != nil {
 			logger.Error(err.Error())
@@ -61,7 +62,7 @@ var (
 )
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "pgarchive",
 		Usage:   "encrypt PostgreSQL dumps with age and store them on every upstream of an rclone remote",
 		Version: version,
@@ -88,4 +89,18 @@ Examples:
 			return cli.Exit(fmt.Sprintf("%v (see pgarchive --help)", err), exitUsage)
 		},
 	}
+	for _, cmd := range app.Commands {
+		cmd.CustomHelpTemplate = cli.CommandHelpTemplate + globalNote
+	}
+	return app
 }
+
+// globalNote ends every command's help: the global flags are not repeated
+// there, but are accepted on either side of the command name.
+const globalNote = `
+GLOBAL OPTIONS:
+   Every global option (pgarchive --help lists them: --config, --rclone-config, --remote,
+   --recipient, --signing-key, --trusted-signer, ...) may come before or after the command
+   name: pgarchive archive --database db1 --recipient age1... works. An option this command
+   defines itself (above) is this command's: restore --identity-file decrypts with that key.
+`

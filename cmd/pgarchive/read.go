@@ -135,8 +135,8 @@ func decryptKey(c *cli.Context, s *Settings) (*keys.Identities, error) {
 
 func keyFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "identity-file", Aliases: []string{"i"}, Usage: "decrypt with the age or SSH private key in `FILE` (may start with $CREDENTIALS_DIRECTORY)", TakesFile: true},
-		&cli.StringFlag{Name: "passphrase-file", Usage: "decrypt with the passphrase on the first line of `FILE`", TakesFile: true},
+		&cli.StringFlag{Name: "identity-file", Aliases: []string{"i"}, Usage: "decrypt with the age or SSH private key in `FILE` (may start with $CREDENTIALS_DIRECTORY); this command's own, it overrides the global --identity-file", TakesFile: true},
+		&cli.StringFlag{Name: "passphrase-file", Usage: "decrypt with the passphrase on the first line of `FILE`; overrides the global --passphrase-file", TakesFile: true},
 	}
 }
 
