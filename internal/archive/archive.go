@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -175,18 +174,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			continue
 		}
 		t0 := time.Now()
-		v, err := remote.Verify(ctx, u, res.Key, cipherSize, sums.cipher)
-		if err != nil {
-			o.Err = fmt.Errorf("verification failed: %w", err)
-		} else {
-			o.Verified = rhash.None
-			if v.Checked {
-				o.Verified = v.Hash
-			}
-			if err := putManifest(ctx, u, res.Key, body, res.Signature, name.Created); err != nil {
-				o.Err = fmt.Errorf("manifest: %w", err)
-			}
-		}
+		o.Verified, o.Err = seal(ctx, u, res.Key, cipherSize, sums.cipher, body, res.Signature, name.Created)
 		// Verification runs upstream after upstream, so only each one's
 		// own share of it counts.
 		o.Duration += time.Since(t0)
@@ -297,32 +285,23 @@ func cipherHashers(ups []*remote.Upstream, size int64) (map[rhash.Type]hasher, e
 }
 
 // errUploadDone marks a pipe whose upload has returned, so late writes fail.
-var errUploadDone = errors.New("upload already finished")
-
 // startUploads begins one upload per upstream, each reading its own pipe.
 // The returned wait blocks until every upload has returned.
 func startUploads(ctx context.Context, live []*remote.Upstream, key string, size int64, created time.Time, outcome map[*remote.Upstream]*Outcome) ([]*io.PipeWriter, func()) {
 	pipes := make([]*io.PipeWriter, len(live))
-	done := make(chan struct{}, len(live))
+	ups := make([]*upload, len(live))
 	start := time.Now()
 	for i, u := range live {
-		pr, pw := io.Pipe()
-		pipes[i] = pw
-		go func(u *remote.Upstream) {
-			defer func() { done <- struct{}{} }()
-			_, err := remote.Put(ctx, u, key, pr, size, created)
-			outcome[u].Duration = time.Since(start)
-			if err != nil {
-				outcome[u].Err = fmt.Errorf("upload failed: %w", err)
-				pr.CloseWithError(err)
-				return
-			}
-			pr.CloseWithError(errUploadDone)
-		}(u)
+		ups[i] = startUpload(ctx, u, key, size, created)
+		pipes[i] = ups[i].pw
 	}
 	return pipes, func() {
-		for range live {
-			<-done
+		for _, up := range ups {
+			err := <-up.done
+			outcome[up.u].Duration = up.end.Sub(start)
+			if err != nil {
+				outcome[up.u].Err = fmt.Errorf("upload failed: %w", err)
+			}
 		}
 	}
 }

@@ -69,18 +69,9 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, pw := io.Pipe()
+	up := startUpload(ctx, u, d.Key, size, m.Created)
+	pw := up.pw
 	sinks = append(sinks, tee.Sink{W: pw, Optional: true})
-	putErr := make(chan error, 1)
-	go func() {
-		_, err := remote.Put(ctx, u, d.Key, pr, size, m.Created)
-		if err != nil {
-			pr.CloseWithError(err)
-		} else {
-			pr.CloseWithError(errUploadDone)
-		}
-		putErr <- err
-	}()
 	// A source longer than the manifest says must not pass as whole: read
 	// one byte more than expected so the size check sees it.
 	res, copyErr := tee.Copy(io.LimitReader(r, size+1), sinks, tee.DefaultOptions)
@@ -88,7 +79,7 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 		cancel() // abort the upload rather than let it finish short
 	}
 	pw.CloseWithError(copyErr)
-	upErr := <-putErr
+	upErr := <-up.done
 	switch {
 	case copyErr != nil && !errors.Is(copyErr, tee.ErrAllOptionalFailed):
 		return Delivered{}, fmt.Errorf("%w: %v", ErrSourceRead, copyErr)
@@ -106,18 +97,11 @@ func Deliver(ctx context.Context, u *remote.Upstream, d Delivery, r io.Reader) (
 	if sums[rhash.SHA256] != m.Ciphertext.SHA256 {
 		return Delivered{}, fmt.Errorf("%w: sha256 %s, the manifest says %s", ErrContentMismatch, sums[rhash.SHA256], m.Ciphertext.SHA256)
 	}
-	v, err := remote.Verify(ctx, u, d.Key, size, sums)
+	verified, err := seal(ctx, u, d.Key, size, sums, d.Body, d.Sig, m.Created)
 	if err != nil {
-		return Delivered{}, fmt.Errorf("verification failed: %w", err)
+		return Delivered{}, err
 	}
-	if err := putManifest(ctx, u, d.Key, d.Body, d.Sig, m.Created); err != nil {
-		return Delivered{}, fmt.Errorf("manifest: %w", err)
-	}
-	out := Delivered{Verified: rhash.None, Duration: time.Since(start)}
-	if v.Checked {
-		out.Verified = v.Hash
-	}
-	return out, nil
+	return Delivered{Verified: verified, Duration: time.Since(start)}, nil
 }
 
 func lengthLabel(n, size int64) string {

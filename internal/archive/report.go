@@ -1,43 +1,16 @@
 package archive
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	rhash "github.com/rclone/rclone/fs/hash"
 
 	"github.com/pgarchive/pgarchive/internal/logging"
-	"github.com/pgarchive/pgarchive/internal/naming"
-	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
-
-// putManifest stores the manifest of the archive at key, and first its
-// signature when there is one, so a signed archive's manifest never
-// appears without its signature. Each object is checked to have landed
-// whole. An unsigned archive removes a stale signature left by an earlier
-// copy: a signature must only ever sit beside the manifest it signs.
-func putManifest(ctx context.Context, u *remote.Upstream, key string, body, sig []byte, created time.Time) error {
-	put := func(k string, b []byte) error {
-		if _, err := remote.Put(ctx, u, k, bytes.NewReader(b), int64(len(b)), created); err != nil {
-			return err
-		}
-		_, err := remote.Verify(ctx, u, k, int64(len(b)), nil)
-		return err
-	}
-	if sig == nil {
-		if err := remote.Remove(ctx, u, key+naming.SignatureSuffix); err != nil {
-			return fmt.Errorf("removing a stale signature: %w", err)
-		}
-	} else if err := put(key+naming.SignatureSuffix, sig); err != nil {
-		return fmt.Errorf("signature: %w", err)
-	}
-	return put(key+naming.ManifestSuffix, body)
-}
 
 // report logs one line per upstream and a summary. Each line stands alone,
 // since `journalctl -u` shows only the message text.
