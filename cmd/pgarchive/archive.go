@@ -2,24 +2,19 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/archive"
-	"github.com/pgarchive/pgarchive/internal/backlog"
-	"github.com/pgarchive/pgarchive/internal/config"
-	"github.com/pgarchive/pgarchive/internal/crypt"
-	"github.com/pgarchive/pgarchive/internal/heal"
+	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/sign"
-	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func archiveCommand() *cli.Command {
@@ -93,156 +88,73 @@ func runArchive(c *cli.Context) (err error) {
 	if err := naming.ValidateDatabase(db); err != nil {
 		return usageError("%v", err)
 	}
-	// From here on every outcome, early failures included, is a data point.
-	var res *archive.Result
-	defer func() { writeArchiveMetrics(s, db, res, err) }()
-	prefix, err := naming.CleanPrefix(s.Prefix)
+	opt, err := nightlyOptions(c, db)
 	if err != nil {
-		return usageError("%v", err)
-	}
-	if err := config.ValidateRemote(s.Remote); err != nil {
-		return usageError("%v", err)
-	}
-	// Everything that can be checked locally is checked before any upload.
-	k, err := keys.Load(s.Keys)
-	if err != nil {
+		// A run that fails before it starts is a data point too.
+		job.RecordArchive(s.MetricsDir, s.StateDir, db, nil, err, logger)
 		return err
 	}
-	signer, err := loadSigner(s)
-	if err != nil {
-		return err
-	}
-	src, err := openDump(c, s, db)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	if err := remote.LoadConfig(s.RcloneConfig); err != nil {
-		return err
-	}
-	var streamTotal int64
-	if src.Size < 0 {
-		var max fs.SizeSuffix
-		if err := max.Set(c.String("stdin-max-size")); err != nil {
-			return usageError("--stdin-max-size: %v", err)
-		}
-		streamTotal = int64(max)
-	}
+	defer opt.Source.Close()
 	// systemd stops a unit with SIGTERM (shutdown, systemctl stop,
 	// TimeoutStartSec=): the run then aborts its uploads, records the
 	// failure and says what it left, instead of dying mid-way unheard.
 	ctx, cancel := signalContext()
 	defer cancel()
-	defer func() {
-		if ctx.Err() != nil {
-			err = interrupted(db, res)
-		}
-	}()
-	ups, err := remote.Resolve(ctx, s.Remote, remote.Options{StreamTotal: streamTotal})
-	if err != nil {
-		return err
+	_, err = job.Nightly(ctx, opt)
+	if errors.Is(err, job.ErrInterrupted) {
+		return cli.Exit(err.Error(), exitInterrupted)
 	}
-	// Yesterday's failures first: a run that heals them is what makes a
-	// failed night cost nothing. Their failure must not cost today's archive.
-	var backlogErr error
-	if s.StateDir != "" {
-		backlogErr = retryBacklog(ctx, s, db, ups)
+	return err
+}
+
+// nightlyOptions resolves and checks, before any upload, everything the run
+// needs: settings, keys, signer, the dump, the remote's upstreams.
+func nightlyOptions(c *cli.Context, db string) (job.NightlyOptions, error) {
+	st, err := openStore(c, db)
+	if err != nil {
+		return job.NightlyOptions{}, err
+	}
+	s := st.settings
+	k, err := keys.Load(s.Keys)
+	if err != nil {
+		return job.NightlyOptions{}, err
+	}
+	signer, err := loadSigner(s)
+	if err != nil {
+		return job.NightlyOptions{}, err
+	}
+	var streamTotal int64
+	var max fs.SizeSuffix
+	if err := max.Set(c.String("stdin-max-size")); err != nil {
+		return job.NightlyOptions{}, usageError("--stdin-max-size: %v", err)
+	}
+	src, err := openDump(c, s, db)
+	if err != nil {
+		return job.NightlyOptions{}, err
+	}
+	if src.Size < 0 {
+		streamTotal = int64(max)
+	}
+	ups, err := st.upstreams(context.Background(), remote.Options{StreamTotal: streamTotal})
+	if err != nil {
+		src.Close()
+		return job.NightlyOptions{}, err
 	}
 	host, _ := os.Hostname()
-	job := archive.Job{
-		Database: db, Prefix: prefix, Source: src, Keys: k, Upstreams: ups,
-		Log: logger, Version: version, Host: host, Now: time.Now, Signer: signer,
-		CheckDump: !c.Bool("skip-dump-check"),
+	opt := job.NightlyOptions{
+		Database: db, Prefix: st.prefix, Remote: s.Remote, Source: src, Keys: k, Signer: signer,
+		CheckDump: !c.Bool("skip-dump-check"), Upstreams: ups,
+		StateDir: s.StateDir, BacklogMaxSize: s.BacklogMaxSize, MetricsDir: s.MetricsDir,
+		Heal: c.Bool("heal"),
+		Log:  logger, Version: version, Host: host, Now: time.Now,
 	}
-	spool := startSpool(s, src)
-	if spool != nil {
-		job.Spool = spool
-	}
-	res, err = archive.Run(ctx, job)
-	if spool != nil {
-		keepInBacklog(spool, s, res)
-	}
-	var healErr error
-	if c.Bool("heal") {
-		healErr = healDatabase(ctx, s, prefix, db)
-	}
-	switch {
-	case err != nil:
-		return err
-	case backlogErr != nil:
-		return backlogErr
-	}
-	return healErr
-}
-
-// startSpool prepares the backlog copy of this run's ciphertext, or says
-// why there is none. It never fails the run.
-func startSpool(s *Settings, src *archive.Source) *backlog.Spool {
-	if s.StateDir == "" {
-		return nil
-	}
-	if src.Size >= 0 && crypt.StreamSize(src.Size) > s.BacklogMaxSize {
-		logger.Warn(fmt.Sprintf("backlog: the dump (%s) is larger than --backlog-max-size (%s): if an upstream fails, this archive can't be kept for retry",
-			textfmt.Bytes(src.Size), textfmt.Bytes(s.BacklogMaxSize)))
-		return nil
-	}
-	sp, err := backlog.NewSpool(s.StateDir, s.BacklogMaxSize)
-	if err != nil {
-		logger.Warn(fmt.Sprintf("%v; archiving without a backlog copy", err))
-		return nil
-	}
-	return sp
-}
-
-// keepInBacklog keeps the spooled archive if some upstream lacks it and
-// drops it otherwise.
-func keepInBacklog(sp *backlog.Spool, s *Settings, res *archive.Result) {
-	if res == nil || res.Manifest == nil || res.Failed() == 0 {
-		if res != nil && res.SpoolErr != nil && res.Manifest != nil {
-			logger.Warn(fmt.Sprintf("backlog: %s could not have been kept had an upstream failed: %v", res.Key, res.SpoolErr))
-		}
-		sp.Discard()
-		return
-	}
-	k := backlog.Keep{Key: res.Key, Remote: s.Remote, Size: res.Manifest.Ciphertext.Size, Manifest: res.ManifestBody,
-		Signature: res.Signature, LastErrors: map[string]string{}}
-	for _, o := range res.Outcomes {
-		if o.Err != nil {
-			k.Pending = append(k.Pending, o.Upstream)
-			k.LastErrors[o.Upstream] = o.Err.Error()
-		} else {
-			k.Held = append(k.Held, o.Upstream)
+	if opt.Heal {
+		opt.Policy = st.policy()
+		opt.ReadUpstreams = func(ctx context.Context) ([]*remote.Upstream, error) {
+			return st.upstreams(ctx, remote.Options{Read: true})
 		}
 	}
-	pending := strings.Join(k.Pending, ", ")
-	if !res.Spooled {
-		sp.Discard()
-		logger.Error(fmt.Sprintf("backlog: %s was NOT kept for %s (%v); run pgarchive heal once the upstream is back", res.Key, pending, res.SpoolErr), "archive", res.Key)
-		return
-	}
-	if err := sp.Keep(k, logger); err != nil {
-		logger.Error(fmt.Sprintf("backlog: %s was NOT kept for %s: %v", res.Key, pending, err), "archive", res.Key)
-		return
-	}
-	logger.Warn(fmt.Sprintf("backlog: kept %s (%s) in %s for %s; the next archive of %s or pgarchive retry uploads it",
-		res.Key, textfmt.Bytes(res.Manifest.Ciphertext.Size), backlog.Root(s.StateDir), pending, res.Manifest.Database), "archive", res.Key)
-}
-
-// healDatabase runs a quick heal of db over every upstream, read-only ones
-// included as sources.
-func healDatabase(ctx context.Context, s *Settings, prefix, db string) error {
-	ups, err := remote.Resolve(ctx, s.Remote, remote.Options{Read: true})
-	if err != nil {
-		return fmt.Errorf("heal: %w", err)
-	}
-	cat, err := scan(ctx, s, ups, prefix, db)
-	if err != nil {
-		return fmt.Errorf("heal: %w", err)
-	}
-	if err := healAndReport(ctx, cat, heal.Options{Upstreams: ups, Writable: writableOf(ups), Quick: true, Log: logger}, db, s.MetricsDir); err != nil {
-		return err
-	}
-	return (&session{cat: cat}).unlisted()
+	return opt, nil
 }
 
 func openDump(c *cli.Context, s *Settings, db string) (*archive.Source, error) {
@@ -267,19 +179,6 @@ func loadSigner(s *Settings) (*sign.Signer, error) {
 		return nil, nil
 	}
 	return sign.LoadSigner(s.SigningKey)
-}
-
-// interrupted says what a run stopped by SIGTERM or SIGINT left: no upload
-// it had started gets a manifest (S3 multipart uploads are aborted), the
-// dump is untouched, and copies completed before the signal stay.
-func interrupted(db string, res *archive.Result) error {
-	left := "no archive was stored: uploads in flight were aborted and got no manifest"
-	if res != nil && res.Manifest != nil {
-		if held := len(res.Outcomes) - res.Failed(); held > 0 {
-			left = fmt.Sprintf("%s is complete on %d of %d upstreams; the rest got no manifest", res.Key, held, len(res.Outcomes))
-		}
-	}
-	return cli.Exit(fmt.Sprintf("%s: archive interrupted by a signal (SIGTERM or SIGINT); %s; the dump is untouched", db, left), exitInterrupted)
 }
 
 // exitInterrupted is the exit status of a run stopped by a signal, as a

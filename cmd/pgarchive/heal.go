@@ -1,18 +1,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"strings"
-	"time"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/catalog"
-	"github.com/pgarchive/pgarchive/internal/heal"
-	"github.com/pgarchive/pgarchive/internal/metrics"
-	"github.com/pgarchive/pgarchive/internal/remote"
-	"github.com/pgarchive/pgarchive/internal/textfmt"
+	"github.com/pgarchive/pgarchive/internal/job"
 )
 
 func healCommand() *cli.Command {
@@ -73,78 +64,6 @@ func runHeal(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opt := heal.Options{Upstreams: s.ups, Writable: writableOf(s.ups), Quick: c.Bool("quick"), DryRun: c.Bool("dry-run"), Log: logger}
-	if err := healAndReport(ctx, s.cat, opt, db, s.settings.MetricsDir); err != nil {
-		return err
-	}
-	return s.unlisted()
-}
-
-// writableOf names the upstreams that take new copies (not :ro or :nc).
-func writableOf(ups []*remote.Upstream) map[string]bool {
-	w := map[string]bool{}
-	for _, u := range ups {
-		w[u.Name] = u.Creates()
-	}
-	return w
-}
-
-// healAndReport heals the catalog's archives, logs a summary, records the
-// metrics (when metricsDir is set) and returns an error if any copy could
-// not be healed.
-func healAndReport(ctx context.Context, cat *catalog.Catalog, opt heal.Options, db, metricsDir string) error {
-	res := heal.Run(ctx, cat.Archives, opt)
-	if err := ctx.Err(); err != nil {
-		return err // an interrupted run's counts would be partial
-	}
-	writeHealMetrics(metricsDir, opt.DryRun, res)
-	var parts []string
-	if opt.DryRun {
-		parts = append(parts, fmt.Sprintf("%s to heal", textfmt.Plural(res.Planned, "copy")))
-	} else {
-		parts = append(parts, fmt.Sprintf("%s healed", textfmt.Plural(res.Healed, "copy")))
-	}
-	if res.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d could not be healed", res.Failed))
-	}
-	if res.BadSources > 0 {
-		parts = append(parts, fmt.Sprintf("%s found damaged while read", textfmt.Plural(res.BadSources, "copy")))
-	}
-	logger.Info(fmt.Sprintf("heal: %s%s checked, %d intact everywhere; %s", textfmt.Plural(res.Archives, "archive"), forDB(db), res.Healthy, strings.Join(parts, ", ")),
-		"healed", res.Healed, "failed", res.Failed)
-	if res.Failed > 0 {
-		return fmt.Errorf("heal: %s could not be healed (see above)", textfmt.Plural(res.Failed, "copy"))
-	}
-	return nil
-}
-
-// writeHealMetrics records, per database and writable upstream, whether
-// every copy there that needed healing was healed (OK) and how many of the
-// database's archives hold a complete copy there now. An upstream that
-// could not be listed is a failure with no count. A dry run changes
-// nothing, so it records nothing. Metrics are a side channel: a failure to
-// write them is a warning, never the run's outcome.
-func writeHealMetrics(dir string, dryRun bool, res *heal.Result) {
-	if dir == "" || dryRun {
-		return
-	}
-	run := metrics.CountsRun{Command: "heal", Time: time.Now()}
-	for _, d := range res.Databases {
-		for _, u := range d.Upstreams {
-			if !u.Writable {
-				continue
-			}
-			e := metrics.CountEntry{Database: d.Database, Upstream: u.Upstream, OK: u.Listed && u.Failed == 0, Archives: u.Complete}
-			if !u.Listed {
-				e.Archives = -1
-			}
-			run.Entries = append(run.Entries, e)
-		}
-	}
-	if len(run.Entries) == 0 {
-		return
-	}
-	if err := metrics.WriteCounts(dir, run); err != nil {
-		logger.Warn(fmt.Sprintf("heal: writing metrics: %v", err))
-	}
+	return job.Heal(ctx, job.HealOptions{Catalog: s.cat, Upstreams: s.ups, Database: db,
+		Quick: c.Bool("quick"), DryRun: c.Bool("dry-run"), MetricsDir: s.settings.MetricsDir, Log: logger})
 }

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/backlog"
-	"github.com/pgarchive/pgarchive/internal/config"
-	"github.com/pgarchive/pgarchive/internal/naming"
+	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/remote"
-	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func retryCommand() *cli.Command {
@@ -53,21 +49,14 @@ func runRetry(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("retry takes no arguments")
 	}
-	s, err := settings(c)
+	db := c.String("database")
+	st, err := openStore(c, db)
 	if err != nil {
 		return err
 	}
+	s := st.settings
 	if s.StateDir == "" {
 		return usageError("retry needs --state-dir (env PGARCHIVE_STATE_DIR): where the backlog is kept")
-	}
-	db := c.String("database")
-	if db != "" {
-		if err := naming.ValidateDatabase(db); err != nil {
-			return usageError("%v", err)
-		}
-	}
-	if err := config.ValidateRemote(s.Remote); err != nil {
-		return usageError("%v", err)
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -75,46 +64,9 @@ func runRetry(c *cli.Context) error {
 		logger.Info(fmt.Sprintf("retry: the backlog in %s is empty", backlog.Root(s.StateDir)))
 		return nil
 	}
-	if err := remote.LoadConfig(s.RcloneConfig); err != nil {
-		return err
-	}
-	ups, err := remote.Resolve(ctx, s.Remote, remote.Options{})
+	ups, err := st.upstreams(ctx, remote.Options{})
 	if err != nil {
 		return err
 	}
-	return retryBacklog(ctx, s, db, ups)
-}
-
-// retryBacklog delivers the backlog (of db, or all when db is "") to ups
-// and returns an error naming what remains.
-func retryBacklog(ctx context.Context, s *Settings, db string, ups []*remote.Upstream) error {
-	res := backlog.Retry(ctx, backlog.RetryOptions{StateDir: s.StateDir, Database: db, Upstreams: ups, Log: logger})
-	if res.Entries == 0 && res.Broken == 0 {
-		return nil
-	}
-	summary := fmt.Sprintf("retry: %s in the backlog%s: %d delivered to every upstream and removed, %d remaining",
-		textfmt.Plural(res.Entries+res.Broken, "archive"), forDB(db), res.Cleared, res.Remaining)
-	var parts []string
-	if res.Delivered+res.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%s delivered, %d failed", textfmt.Plural(res.Delivered, "copy"), res.Failed))
-	}
-	if res.Busy > 0 {
-		parts = append(parts, fmt.Sprintf("%d in use by another pgarchive process", res.Busy))
-	}
-	if res.Broken > 0 {
-		parts = append(parts, fmt.Sprintf("%d unreadable", res.Broken))
-	}
-	if len(parts) > 0 {
-		summary += " (" + strings.Join(parts, "; ") + ")"
-	}
-	logger.Info(summary, "backlog_remaining", res.Remaining)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if res.Remaining > 0 {
-		u, _ := backlog.Usage(s.StateDir)
-		return fmt.Errorf("the backlog in %s still holds %s%s (%s in all): some upstream lacks them (see above)",
-			backlog.Root(s.StateDir), textfmt.Plural(res.Remaining, "archive"), forDB(db), textfmt.Bytes(u.Bytes))
-	}
-	return nil
+	return job.RetryBacklog(ctx, job.RetryOptions{StateDir: s.StateDir, Database: db, Upstreams: ups, Log: logger})
 }

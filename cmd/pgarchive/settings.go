@@ -62,15 +62,48 @@ type Settings struct {
 	MaxClockSkew time.Duration
 }
 
-// settings applies flag > environment > config file > default. urfave's
-// IsSet is true for both flags and environment variables.
-func settings(c *cli.Context) (*Settings, error) {
+// resolved caches the one resolution of a run: every command resolves the
+// global settings once, and the --config file is read once (setupLogging
+// needs its log target before any command runs).
+var resolved struct {
+	file     *config.File
+	settings *Settings
+}
+
+// configFile reads --config once per run; no --config is an empty file.
+func configFile(c *cli.Context) (*config.File, error) {
+	if resolved.file != nil {
+		return resolved.file, nil
+	}
 	file := &config.File{}
 	if p := c.String("config"); p != "" {
 		var err error
 		if file, err = config.Load(p); err != nil {
 			return nil, err
 		}
+	}
+	resolved.file = file
+	return file, nil
+}
+
+// settings returns the global settings, resolved on first use.
+func settings(c *cli.Context) (*Settings, error) {
+	if resolved.settings == nil {
+		s, err := resolveSettings(c)
+		if err != nil {
+			return nil, err
+		}
+		resolved.settings = s
+	}
+	return resolved.settings, nil
+}
+
+// resolveSettings applies flag > environment > config file > default.
+// urfave's IsSet is true for both flags and environment variables.
+func resolveSettings(c *cli.Context) (*Settings, error) {
+	file, err := configFile(c)
+	if err != nil {
+		return nil, err
 	}
 	// An empty environment variable (RCLONE_CONFIG= exported by a shell
 	// profile, say) does not hide the file's value.
@@ -102,7 +135,6 @@ func settings(c *cli.Context) (*Settings, error) {
 		s.Keys.Recipients = c.StringSlice("recipient")
 	}
 	remote.RegisterRemoteSecrets(s.Remote)
-	var err error
 	if s.BacklogMaxSize, err = config.ParseSize(pick("backlog-max-size", file.BacklogMaxSize)); err != nil {
 		return nil, usageError("--backlog-max-size: %v", err)
 	}
@@ -129,8 +161,10 @@ func settings(c *cli.Context) (*Settings, error) {
 // applies the settings rclone reads from its global config.
 func setupLogging(c *cli.Context) error {
 	target := c.String("log-target")
-	if !c.IsSet("log-target") && c.String("config") != "" {
-		if f, err := config.Load(c.String("config")); err == nil && f.LogTarget != "" {
+	if !c.IsSet("log-target") {
+		// A config file that can't be read is reported by the command,
+		// through the logger set up here.
+		if f, err := configFile(c); err == nil && f.LogTarget != "" {
 			target = f.LogTarget
 		}
 	}
