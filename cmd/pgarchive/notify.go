@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/backlog"
 	"github.com/pgarchive/pgarchive/internal/config"
 	"github.com/pgarchive/pgarchive/internal/logging"
 	"github.com/pgarchive/pgarchive/internal/naming"
@@ -18,11 +16,8 @@ import (
 	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
-const (
-	maxJournalLines = 200
-	journalLineSize = 500  // bytes per journal line in a notice
-	journalScan     = 1000 // entries read to find the database and failing upstreams
-)
+// maxJournalLines bounds --journal-lines: the lines leave the host.
+const maxJournalLines = 200
 
 func notifyCommand() *cli.Command {
 	return &cli.Command{
@@ -139,7 +134,9 @@ func runNotify(c *cli.Context) error {
 	if event == notify.Summary {
 		n, runErr = summaryNotice(ctx, c, host, db)
 	} else {
-		n = unitNotice(ctx, c, event, host, db)
+		n = notify.GatherUnit(ctx, notify.UnitRequest{Event: event, Host: host, Database: db, Unit: c.String("unit"),
+			Matches: c.StringSlice("journal-match"), Lines: c.Int("journal-lines"), Getenv: os.Getenv, Now: time.Now(),
+			Journal: notify.Journal{Timeout: 15 * time.Second}, Log: logger})
 	}
 	body, err := notify.Body(n, format)
 	if err != nil {
@@ -190,57 +187,6 @@ func webhook(c *cli.Context) (*notify.Webhook, error) {
 	return nil, usageError("no webhook: give --webhook-url-file FILE or --webhook-url URL (or --dry-run)")
 }
 
-// unitNotice reads the unit's journal and builds its notice. Problems with
-// the journal are logged and named in the notice, never fatal: the notice
-// matters more than its details.
-func unitNotice(ctx context.Context, c *cli.Context, event, host, db string) *notify.Notice {
-	mon := notify.MonitorFromEnv(os.Getenv)
-	unit := c.String("unit")
-	switch {
-	case unit == "":
-		unit = mon.Unit
-	case mon.Unit != "" && unitName(mon.Unit) != unitName(unit):
-		logger.Warn(fmt.Sprintf("notify: --unit %s but systemd reports on %s (MONITOR_UNIT): its MONITOR_* values are ignored", unit, mon.Unit))
-		mon = notify.Monitor{}
-	}
-	f := notify.UnitFacts{Event: event, Host: host, Now: time.Now(), Unit: unit, Database: db, Monitor: mon,
-		Lines: c.Int("journal-lines"), Width: journalLineSize}
-	qs := notify.Queries(c.StringSlice("journal-match"), mon.InvocationID, unit, journalScan)
-	if len(qs) == 0 {
-		f.JournalError = "no unit given (--unit, MONITOR_UNIT): journal not read"
-		logger.Warn("notify: " + f.JournalError)
-		return notify.UnitNotice(f)
-	}
-	entries, q, warnings, err := notify.Journal{Timeout: 15 * time.Second}.Read(ctx, qs)
-	for _, w := range warnings {
-		logger.Warn("notify: " + w)
-	}
-	switch {
-	case err != nil:
-		f.JournalError = err.Error()
-		logger.Warn("notify: " + f.JournalError)
-	case len(entries) == 0:
-		var whys []string
-		for _, q := range qs {
-			whys = append(whys, q.Why)
-		}
-		f.JournalError = "no journal entries found for " + strings.Join(whys, " or ")
-		logger.Warn("notify: " + f.JournalError)
-	default:
-		logger.Debug(fmt.Sprintf("notify: %d journal entries by %s", len(entries), q.Why))
-	}
-	f.Entries = entries
-	return notify.UnitNotice(f)
-}
-
-// unitName completes a bare name the way systemctl does.
-func unitName(u string) string {
-	if strings.Contains(u, ".") {
-		return u
-	}
-	return u + ".service"
-}
-
 // summaryNotice builds the daily summary. A remote that cannot be read
 // still gives a notice, naming the error, which is returned as well.
 func summaryNotice(ctx context.Context, c *cli.Context, host, db string) (*notify.Notice, error) {
@@ -252,38 +198,13 @@ func summaryNotice(ctx context.Context, c *cli.Context, host, db string) (*notif
 		if errors.As(err, &ec) && ec.ExitCode() == exitUsage {
 			return nil, err
 		}
-		d := &notify.Digest{Since: now.Add(-window).UTC(), Until: now.UTC(), Databases: []string{}, Stale: []string{},
-			Upstreams: []notify.UpstreamDigest{}, Error: "reading the remote: " + err.Error()}
+		var bl *notify.Backlog
 		if st, serr := settings(c); serr == nil {
-			d.Backlog = backlogDigest(st.StateDir)
+			bl = notify.BacklogDigest(st.StateDir, logger)
 		}
-		return notify.SummaryNotice(host, now, db, d), err
+		return notify.SummaryNotice(host, now, db, notify.UnreadableDigest(now, window, err, bl)), err
 	}
 	d := notify.Summarize(s.cat, now, window)
-	d.Backlog = backlogDigest(s.settings.StateDir)
+	d.Backlog = notify.BacklogDigest(s.settings.StateDir, logger)
 	return notify.SummaryNotice(host, now, db, d), s.unlisted()
-}
-
-// backlogDigest reads the backlog, or gives nil when there is none.
-func backlogDigest(stateDir string) *notify.Backlog {
-	if stateDir == "" {
-		return nil
-	}
-	b := &notify.Backlog{Databases: []notify.BacklogDatabase{}}
-	u, err := backlog.Usage(stateDir)
-	if err != nil {
-		b.Error = err.Error()
-		logger.Warn("notify: backlog: " + b.Error)
-		return b
-	}
-	b.Archives, b.Bytes = u.Archives, u.Bytes
-	if !u.Oldest.IsZero() {
-		t := u.Oldest.UTC()
-		b.Oldest = &t
-	}
-	for name, d := range u.Databases {
-		b.Databases = append(b.Databases, notify.BacklogDatabase{Database: name, Archives: d.Archives, Bytes: d.Bytes, Oldest: d.Oldest.UTC()})
-	}
-	notify.SortBacklog(b)
-	return b
 }
