@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/demo"
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/remote"
@@ -89,16 +92,71 @@ func runDemo(c *cli.Context) error {
 		}
 		fmt.Fprintf(out, "  stored         %s (+ .manifest.json, signed in .manifest.json.sig): decrypts to the dump\n", stored)
 	}
-	fmt.Fprintf(out, "\nTry:\n  age -d -i %s %s | gunzip | head\n", w.IdentityFile, filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)))
+	self, err := selfCommand(dir)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	q := shellQuote
+	data := filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key))
+	fmt.Fprintf(out, "\nTry:\n  age -d -i %s %s | gunzip | head\n", q(w.IdentityFile), q(data))
 	// Every reader goes through the settings file, which trusts the demo's
 	// signing key: what they show is checked, signatures included.
-	cfg := w.Settings
-	fmt.Fprintf(out, "  pgarchive --config %s list\n", cfg)
-	fmt.Fprintf(out, "  pgarchive --config %s verify --deep --identity-file %s\n", cfg, w.IdentityFile)
-	fmt.Fprintf(out, "  pgarchive --config %s restore --database %s --output - --identity-file %s | head\n", cfg, c.String("database"), w.IdentityFile)
-	fmt.Fprintf(out, "  pgarchive --config %s status\n", cfg)
-	fmt.Fprintf(out, "  rm -r %s/%s && pgarchive --config %s heal   # then list again\n", w.Upstreams[1], c.String("database"), cfg)
-	fmt.Fprintf(out, "  pgarchive --config %s prune --keep-daily 7 --dry-run\n", cfg)
-	fmt.Fprintf(out, "  ssh-keygen -Y check-novalidate -n pgarchive -s %s.manifest.json.sig < %s.manifest.json\n", filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)), filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key)))
+	pga := self + " --config " + q(w.Settings)
+	db := c.String("database")
+	fmt.Fprintf(out, "  %s list\n", pga)
+	fmt.Fprintf(out, "  %s verify --deep --identity-file %s\n", pga, q(w.IdentityFile))
+	fmt.Fprintf(out, "  %s restore --database %s --output - --identity-file %s | head\n", pga, q(db), q(w.IdentityFile))
+	fmt.Fprintf(out, "  %s status\n", pga)
+	fmt.Fprintf(out, "  rm -r %s && %s heal   # then list again\n", q(filepath.Join(w.Upstreams[1], db)), pga)
+	fmt.Fprintf(out, "  %s prune --keep-daily 7 --dry-run\n", pga)
+	fmt.Fprintf(out, "  ssh-keygen -Y check-novalidate -n pgarchive -s %s < %s\n", q(data+".manifest.json.sig"), q(data+".manifest.json"))
 	return nil
+}
+
+// selfCommand is how the printed follow-ups call pgarchive, so that they
+// work as printed: "pgarchive" when that is this binary on PATH, else its
+// absolute path. A `go run` build is deleted when it exits, so it is
+// copied into the demo directory first.
+func selfCommand(dir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if p, err := exec.LookPath("pgarchive"); err == nil {
+		a, errA := os.Stat(p)
+		b, errB := os.Stat(exe)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return "pgarchive", nil
+		}
+	}
+	if !strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return shellQuote(exe), nil
+	}
+	dst := filepath.Join(dir, "bin", "pgarchive")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteBytes(dst, data, atomicfile.Options{Perm: 0o755}); err != nil {
+		return "", err
+	}
+	return shellQuote(dst), nil
+}
+
+// shellQuote quotes s for a POSIX shell unless it is plainly safe.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:@%+=,-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
