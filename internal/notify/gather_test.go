@@ -30,7 +30,7 @@ func TestGatherUnitFallbacks(t *testing.T) {
 	missing := Journal{Path: filepath.Join(t.TempDir(), "no-journalctl")}
 	n = GatherUnit(context.Background(), UnitRequest{Event: Failure, Host: "h", Unit: "postgresqlBackup-db1",
 		Getenv: env(map[string]string{"MONITOR_UNIT": "prune.service", "MONITOR_SERVICE_RESULT": "exit-code"}),
-		Now: now, Journal: missing, Lines: 5, Log: log})
+		Now:    now, Journal: missing, Lines: 5, Log: log})
 	if n.Unit != "postgresqlBackup-db1" || n.Database != "db1" || n.Result != "" {
 		t.Fatalf("another unit's MONITOR_* was used: %+v", n)
 	}
@@ -44,7 +44,7 @@ func TestGatherUnitFallbacks(t *testing.T) {
 	// The same unit, spelt with and without .service, keeps MONITOR_*.
 	n = GatherUnit(context.Background(), UnitRequest{Event: Failure, Unit: "postgresqlBackup-db1",
 		Getenv: env(map[string]string{"MONITOR_UNIT": "postgresqlBackup-db1.service", "MONITOR_SERVICE_RESULT": "exit-code"}),
-		Now: now, Journal: missing, Log: log})
+		Now:    now, Journal: missing, Log: log})
 	if n.Result != "exit-code" {
 		t.Fatalf("MONITOR_* of the same unit ignored: %+v", n)
 	}
