@@ -90,7 +90,7 @@ func prunePolicy(c *cli.Context) (retention.Policy, error) {
 		Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly"),
 	}
 	if c.IsSet("keep-within") {
-		d, err := prune.ParseDuration(c.String("keep-within"))
+		d, err := retention.ParseDuration(c.String("keep-within"))
 		if err != nil {
 			return p, usageError("--keep-within: %v", err)
 		}
@@ -179,7 +179,7 @@ func describePolicy(p retention.Policy) string {
 		}
 	}
 	if p.Within > 0 {
-		parts = append(parts, "keep-within "+prune.FormatDuration(p.Within))
+		parts = append(parts, "keep-within "+retention.FormatDuration(p.Within))
 	}
 	return strings.Join(parts, ", ")
 }
