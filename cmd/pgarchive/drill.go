@@ -48,7 +48,7 @@ Examples:
    pgarchive drill -d shop -i key.txt --check "select count(*) from registrations" --expect ">= 1000"`,
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "database", Aliases: []string{"d"}, Usage: "drill database `NAME` (repeatable; default: all on the remote)"},
-			&cli.DurationFlag{Name: "max-age", Value: 26 * time.Hour, Usage: "fail when the newest archive is older than this (0: no limit)"},
+			&cli.StringFlag{Name: "max-age", Value: "26h", Usage: "fail when the newest archive is older than this `DURATION` (0: no limit)"},
 			&cli.StringSliceFlag{Name: "check", Usage: "run this `SQL` in each restored database (repeatable, paired with --expect)"},
 			&cli.StringSliceFlag{Name: "expect", Usage: "what the matching --check must return, e.g. \">= 1000\" (`EXPR`)"},
 			&cli.StringFlag{Name: "checks-file", Usage: "per-database checks as JSON `FILE`", TakesFile: true},
@@ -65,17 +65,19 @@ func runDrill(c *cli.Context) error {
 	if os.Geteuid() == 0 {
 		return usageError("drill cannot run as root: initdb refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)")
 	}
-	cs, err := drillChecks(c)
+	st, err := settings(c)
 	if err != nil {
 		return err
 	}
-	dbs, err := databaseFlags(c)
+	opt, err := resolveDrill(c, st)
 	if err != nil {
 		return err
 	}
-	if c.Duration("max-age") < 0 {
-		return usageError("--max-age must not be negative")
+	cs, err := drillChecks(c, opt.ChecksFile)
+	if err != nil {
+		return err
 	}
+	dbs := opt.Databases
 	ctx, cancel := signalContext()
 	defer cancel()
 	s, err := openSessionFor(ctx, c, dbs)
@@ -94,7 +96,7 @@ func runDrill(c *cli.Context) error {
 	}
 	out := drill.Run(ctx, drill.Job{
 		Databases: dbs, Catalog: s.cat, Upstreams: s.ups, Identities: ids,
-		MaxAge: c.Duration("max-age"), Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"),
+		MaxAge: opt.MaxAge, Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"),
 		Now: time.Now, Log: logger,
 	})
 	writeDrillMetrics(s.settings.MetricsDir, out)
@@ -125,9 +127,9 @@ func writeDrillMetrics(dir string, out []drill.Outcome) {
 
 // drillChecks merges --checks-file with the --check/--expect pairs, which
 // apply to every database.
-func drillChecks(c *cli.Context) (map[string][]checks.Check, error) {
+func drillChecks(c *cli.Context, file string) (map[string][]checks.Check, error) {
 	m := map[string][]checks.Check{}
-	if p := c.String("checks-file"); p != "" {
+	if p := file; p != "" {
 		var err error
 		if m, err = checks.LoadFile(p); err != nil {
 			return nil, err

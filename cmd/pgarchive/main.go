@@ -73,7 +73,14 @@ its copy is complete. Plaintext never leaves the host.
 
 Settings come from flags, then environment variables, then the JSON file given with
 --config (keys are the long flag names, e.g. {"remote": "archive-target-database:",
-"recipients": ["age1..."]}), then the defaults shown below.
+"recipients": ["age1..."]}), then the defaults shown below. Keys come from one place: a key
+given as a flag or in the environment replaces every key in the file. The scheduled
+commands read their own options from sections of the file, keyed by their flag names:
+{"drill": {"database": ["db1"], "max-age": "26h", "checks-file": "..."}, "status":
+{"database": [...], "max-age": "26h"}, "prune": {"keep-daily": 7, "keep-within": "30d",
+"database": [...], "rclone-config": "..."}}; flags given to the command win, and any
+--keep-* flag replaces the file's keep rules as a whole. pgarchive check-config validates
+a file with the parsers the commands use.
 
 Examples:
    pgarchive --rclone-config /run/secrets/rclone.conf --recipient age1ql3z... archive --database db1

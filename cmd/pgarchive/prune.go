@@ -106,14 +106,15 @@ func runPrune(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("prune takes no arguments (got %q)", c.Args().First())
 	}
-	policy, err := prunePolicy(c)
+	st, err := settings(c)
 	if err != nil {
 		return err
 	}
-	dbs, err := databaseFlags(c)
+	opt, err := resolvePrune(c, st)
 	if err != nil {
 		return err
 	}
+	policy, dbs := opt.Policy, opt.Databases
 	ctx, cancel := signalContext()
 	defer cancel()
 	s, err := openSessionFor(ctx, c, dbs)

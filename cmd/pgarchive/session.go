@@ -105,17 +105,6 @@ func openSessionFor(ctx context.Context, c *cli.Context, dbs []string) (*session
 // unlisted fails when an upstream could not be listed.
 func (s *session) unlisted() error { return job.Unlisted(s.cat) }
 
-// databaseFlags returns the repeatable --database values, each checked.
-func databaseFlags(c *cli.Context) ([]string, error) {
-	dbs := c.StringSlice("database")
-	for _, db := range dbs {
-		if err := naming.ValidateDatabase(db); err != nil {
-			return nil, usageError("%v", err)
-		}
-	}
-	return dbs, nil
-}
-
 // signalContext ends on SIGINT or SIGTERM, so that every command stops its
 // children and cleans up instead of dying mid-way.
 func signalContext() (context.Context, context.CancelFunc) {

@@ -60,6 +60,9 @@ type Settings struct {
 	// work, but warn that authenticity is not checked.
 	Trusted      *sign.Trusted
 	MaxClockSkew time.Duration
+	// File is the --config file as read (empty without one), for the
+	// commands' own sections.
+	File *config.File
 }
 
 // resolved caches the one resolution of a run: every command resolves the
@@ -100,11 +103,14 @@ func settings(c *cli.Context) (*Settings, error) {
 
 // resolveSettings applies flag > environment > config file > default.
 // urfave's IsSet is true for both flags and environment variables.
-func resolveSettings(c *cli.Context) (*Settings, error) {
-	file, err := configFile(c)
+func resolveSettings(cmd *cli.Context) (*Settings, error) {
+	file, err := configFile(cmd)
 	if err != nil {
 		return nil, err
 	}
+	// The global flags, not a command's own flags of the same name
+	// (restore's --identity-file).
+	c := globalContext(cmd)
 	// An empty environment variable (RCLONE_CONFIG= exported by a shell
 	// profile, say) does not hide the file's value.
 	pick := func(name, fromFile string) string {
@@ -114,6 +120,7 @@ func resolveSettings(c *cli.Context) (*Settings, error) {
 		return fromFile
 	}
 	s := &Settings{
+		File:            file,
 		RcloneConfig:    pick("rclone-config", file.RcloneConfig),
 		Remote:          pick("remote", file.Remote),
 		Prefix:          pick("prefix", file.Prefix),
@@ -126,13 +133,20 @@ func resolveSettings(c *cli.Context) (*Settings, error) {
 		SigningKey:      pick("signing-key", file.SigningKey),
 		Keys: keys.Sources{
 			Recipients:     file.Recipients,
-			RecipientsFile: pick("recipients-file", file.RecipientsFile),
-			IdentityFile:   pick("identity-file", file.IdentityFile),
-			PassphraseFile: pick("passphrase-file", file.PassphraseFile),
+			RecipientsFile: file.RecipientsFile,
+			IdentityFile:   file.IdentityFile,
+			PassphraseFile: file.PassphraseFile,
 		},
 	}
-	if c.IsSet("recipient") {
-		s.Keys.Recipients = c.StringSlice("recipient")
+	// Keys come from one place: any key given as a flag or in the
+	// environment replaces all of the file's (its identity would otherwise
+	// join a passphrase given by hand, which age refuses).
+	for _, name := range []string{"recipient", "recipients-file", "identity-file", "passphrase-file"} {
+		if c.IsSet(name) && c.String(name) != "" {
+			s.Keys = keys.Sources{Recipients: c.StringSlice("recipient"), RecipientsFile: c.String("recipients-file"),
+				IdentityFile: c.String("identity-file"), PassphraseFile: c.String("passphrase-file")}
+			break
+		}
 	}
 	remote.RegisterRemoteSecrets(s.Remote)
 	if s.BacklogMaxSize, err = config.ParseSize(pick("backlog-max-size", file.BacklogMaxSize)); err != nil {
@@ -155,6 +169,24 @@ func resolveSettings(c *cli.Context) (*Settings, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// globalContext is the context that parsed the global flags: the one whose
+// command (urfave's root command) defines --config.
+func globalContext(c *cli.Context) *cli.Context {
+	for _, x := range c.Lineage() {
+		if x.Command == nil {
+			continue
+		}
+		for _, f := range x.Command.Flags {
+			for _, n := range f.Names() {
+				if n == "config" {
+					return x
+				}
+			}
+		}
+	}
+	return c
 }
 
 // setupLogging routes pgarchive's and rclone's logs to one handler and

@@ -70,7 +70,7 @@ Examples:
    command[check_pgarchive]=/run/wrappers/bin/sudo pgarchive --config /etc/pgarchive.json status`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "database", Aliases: []string{"d"}, Usage: "check database `NAME` (repeatable; default: every database on the remote); one with no archive is MISSING"},
-			&cli.DurationFlag{Name: "max-age", Value: 26 * time.Hour, Usage: "STALE when the newest complete archive is older than `DURATION` (0: no limit); 26h suits nightly dumps"},
+			&cli.StringFlag{Name: "max-age", Value: "26h", Usage: "STALE when the newest complete archive is older than `DURATION` (0: no limit); 26h suits nightly dumps"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON object for scripts instead of the table (fields above)"},
 		},
 		Action: runStatus,
@@ -81,14 +81,15 @@ func runStatus(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("status takes no arguments (got %q)", c.Args().First())
 	}
-	dbs, err := databaseFlags(c)
+	st, err := settings(c)
 	if err != nil {
 		return err
 	}
-	maxAge := c.Duration("max-age")
-	if maxAge < 0 {
-		return usageError("--max-age must not be negative")
+	opt, err := resolveStatus(c, st)
+	if err != nil {
+		return err
 	}
+	dbs, maxAge := opt.Databases, opt.MaxAge
 	ctx, cancel := signalContext()
 	defer cancel()
 	s, err := openSessionFor(ctx, c, dbs)

@@ -47,6 +47,11 @@ type File struct {
 	TrustedSigners     []string `json:"trusted-signers,omitempty"`
 	TrustedSignersFile string   `json:"trusted-signers-file,omitempty"`
 	MaxClockSkew       string   `json:"max-clock-skew,omitempty"`
+
+	// Sections for the scheduled commands (see commands.go).
+	Drill  *DrillSection  `json:"drill,omitempty"`
+	Status *StatusSection `json:"status,omitempty"`
+	Prune  *PruneSection  `json:"prune,omitempty"`
 }
 
 // Load reads and validates a settings file; errors name the file.
@@ -142,6 +147,9 @@ func (c *File) Validate() error {
 		if strings.ContainsRune(p, 0) {
 			return fmt.Errorf("%s contains a NUL byte", name)
 		}
+	}
+	if err := c.validateSections(); err != nil {
+		return err
 	}
 	return ValidateKeySources(c.Recipients, c.RecipientsFile, c.IdentityFile, c.PassphraseFile, false)
 }

@@ -121,3 +121,29 @@ func TestTrustedSignersChecked(t *testing.T) {
 		}
 	}
 }
+
+// The scheduled commands' sections are checked with the commands' parsers,
+// every problem named with its section.
+func TestCommandSections(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"drill": {"max-age": "26h", "database": ["db1"], "checks-file": "/nix/store/x-checks.json"}}`, ""},
+		{`{"status": {"max-age": "0", "database": ["a", "b"]}}`, ""},
+		{`{"prune": {"keep-daily": 7, "keep-within": "1y6m", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf"}}`, ""},
+		{`{"prune": {"keep-last": -1}}`, ""},
+		{`{"drill": {"max-age": "2d"}}`, `drill: max-age "2d"`},
+		{`{"status": {"max-age": "-1h"}}`, "status: max-age \"-1h\" must not be negative"},
+		{`{"status": {"database": ["a b"]}}`, "status: database name"},
+		{`{"prune": {"keep-within": "6m"}}`, `prune: keep-within: duration "6m": "m" is ambiguous`},
+		{`{"prune": {"keep-daily": -2}}`, "prune: retention: keep-daily -2"},
+		{`{"prune": {}}`, "prune: no keep rule"},
+		{`{"prune": {"keep-daily": 1, "keep-everything": 1}}`, "unknown field"},
+	} {
+		_, err := Parse(strings.NewReader(c.in))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.in, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want one with %q", c.in, err, c.want)
+		}
+	}
+}
