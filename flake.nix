@@ -54,7 +54,6 @@
               age
               rclone
               postgresql
-              minio
             ];
           };
         }

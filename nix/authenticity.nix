@@ -2,11 +2,12 @@
 # manifest with signingKeyFile; the units that read the store (drill, prune,
 # status, the daily summary, and root's wrapper) trust only trustedSigners.
 # wiring.nix carries both into the settings files and credentials.
-{ config, lib, ... }:
+{ config, lib, pkgs, ... }:
 
 let
   inherit (lib) mkOption types;
   cfg = config.services.pgarchive;
+  common = import ./common.nix { inherit lib pkgs cfg; };
   readers = lib.filter (r: r.on) [
     { on = cfg.drill.enable; name = "drill"; }
     { on = cfg.prune.enable; name = "prune"; }
@@ -16,7 +17,7 @@ in
 {
   options.services.pgarchive = {
     signingKeyFile = mkOption {
-      type = types.nullOr types.str;
+      type = types.nullOr common.types.secretPath;
       default = null;
       example = "/etc/ssh/ssh_host_ed25519_key";
       description = ''

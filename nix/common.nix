@@ -1,37 +1,62 @@
-# What module.nix, lifecycle.nix and notify.nix share: the build-time
-# checked settings files and the assertion that keeps secrets out of the store.
+# What the module's files share: the build-time checked settings files and
+# the option types for paths. Imported with the module's lib, pkgs and cfg.
 { lib, pkgs, cfg }:
 
+let
+  inStore = p: p == builtins.storeDir || lib.hasPrefix "${builtins.storeDir}/" p;
+
+  # An absolute path that systemd takes as one word in LoadCredential=,
+  # EnvironmentFile= and ReadWritePaths=, and tmpfiles in a rule: no
+  # whitespace (it splits the list), no % (a specifier: with %z, systemd
+  # silently drops the credential), no quotes or backslashes (escapes).
+  plainAbsolute = p: builtins.match "/[^[:space:]%\"'\\\\]*" p != null;
+
+  pathType = { name, description, extraCheck ? (_: true) }: lib.mkOptionType {
+    inherit name description;
+    descriptionClass = "noun";
+    check = x: (builtins.isString x || builtins.isPath x)
+      && plainAbsolute (toString x) && !inStore (toString x) && extraCheck (toString x);
+    # Equal definitions merge; a path literal becomes its string, never a
+    # copy in the store.
+    merge = loc: defs: toString (lib.mergeEqualOption loc defs);
+  };
+in
 rec {
   program = "${cfg.package}/bin/pgarchive";
 
   # Validated at build time, as sops-nix validates its manifest, so that a bad
   # setting fails nixos-rebuild rather than the first nightly backup. A cross
-  # build cannot run the target's binary, so it skips the check.
+  # build runs the build platform's pgarchive (cfg.buildPlatformPackage),
+  # as sops-nix runs the build host's checker.
+  checker =
+    if pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform then cfg.package
+    else cfg.buildPlatformPackage;
+
   checkedSettings = name: settings: pkgs.runCommand name {
     json = builtins.toJSON settings;
     passAsFile = [ "json" ];
     preferLocalBuild = true;
-  } (lib.optionalString (pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform) ''
-    ${program} check-config "$jsonPath"
-  '' + ''
+  } ''
+    ${checker}/bin/pgarchive check-config "$jsonPath"
     cp "$jsonPath" "$out"
-  '');
+  '';
 
-  inStore = p: p == builtins.storeDir || lib.hasPrefix "${builtins.storeDir}/" p;
+  types = {
+    # A secret read at run time (sops-nix's pathNotInStore, stricter): a
+    # string path, never a file in the world-readable store.
+    secretPath = pathType {
+      name = "secretPath";
+      description = "absolute path of a file read at run time, outside the Nix store (e.g. config.sops.secrets.<name>.path or config.age.secrets.<name>.path), without whitespace, %, quotes or backslashes";
+    };
 
-  storeAssertion = name: value: {
-    assertion = value == null || !inStore value;
-    message = "${name} is ${toString value}, inside the world-readable Nix store: secrets must stay out of it. Point it at a file read at run time (e.g. config.sops.secrets.<name>.path or config.age.secrets.<name>.path).";
+    # A directory the units write (backlog, metrics).
+    statePath = pathType {
+      name = "statePath";
+      description = "absolute path outside the read-only Nix store, without whitespace, %, quotes or backslashes";
+    };
   };
 
-  # Go's time.ParseDuration, less the negative values the drill and status
-  # reject (--max-age).
-  isDuration = d: builtins.match "[+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)" d != null;
-
-  # For directories the units write (backlog, metrics).
-  pathAssertion = name: value: {
-    assertion = value == null || (lib.hasPrefix "/" value && !inStore value);
-    message = "${name} is ${toString value}: it must be an absolute path outside the read-only Nix store.";
-  };
+  # What pgarchive's own units share, whatever their job: the network for
+  # rclone and webhooks, and a sandbox (hardening.nix).
+  hardening = import ./hardening.nix;
 }

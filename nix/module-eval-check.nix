@@ -53,8 +53,34 @@ let
     services.pgarchive = {
       enable = true;
       recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      passphraseFile = "/run/secrets/passphrase";
+    };
+  };
+
+  # A secret in the world-readable store is refused by the option's type.
+  storeSecret = evalWith {
+    imports = [ dbHost ];
+    services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
+    services.pgarchive = {
+      enable = true;
       passphraseFile = "${pkgs.writeText "oops" "secret"}";
     };
+  };
+
+  # The module imported twice (nixosModules.default and .pgarchive), and a
+  # user's own scalar additions to a unit merging with the module's lists,
+  # as NixOS merges unit options.
+  twice = evalWith {
+    imports = [ module dbHost ];
+    services.postgresqlBackup = { enable = true; databases = [ "db1" ]; };
+    services.pgarchive = {
+      enable = true;
+      recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      rcloneConfigFile = "/run/secrets/rclone.conf";
+      prune = { enable = true; keep.daily = 7; };
+      trustedSigners = signers;
+    };
+    systemd.services.pgarchive-prune.serviceConfig = { LoadCredential = "extra:/run/secrets/extra"; Environment = "HTTPS_PROXY=http://proxy:3128"; };
   };
 
   # Only the drill: no PostgreSQL server, no postgresqlBackup, no archive key.
@@ -97,7 +123,7 @@ let
       enable = true;
       recipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
       rcloneConfigFile = "/run/secrets/rclone.conf";
-      drill = { enable = true; passphraseFile = "${pkgs.writeText "oops" "secret"}"; };
+      drill = { enable = true; passphraseFile = "/run/secrets/passphrase"; };
       trustedSigners = signers;
     };
   };
@@ -139,9 +165,6 @@ let
     };
   };
 
-  statusBadAge = evalWith {
-    services.pgarchive = { rcloneConfigFile = "/run/secrets/rclone.conf"; status = { enable = true; maxAge = "1d"; }; trustedSigners = signers; };
-  };
 
   # A host that only prunes: no PostgreSQL, no postgresqlBackup, no key.
   pruneOnly = evalWith {
@@ -170,10 +193,6 @@ let
   };
 
 
-  pruneNoKeep = evalWith {
-    services.pgarchive.prune = { enable = true; rcloneConfigFile = "/run/secrets/rclone-prune.conf"; };
-    services.pgarchive.trustedSigners = signers;
-  };
 
   notifyTwoHooks = evalWith {
     imports = [ dbHost ];
@@ -197,14 +216,19 @@ let
 in
 assert failedAssertions perDb == [ ];
 assert failedAssertions all == [ ];
-assert expectFailures twoKeys [ "exactly one key source" "inside the world-readable Nix store" ];
+assert expectFailures twoKeys [ "exactly one key source" ];
+# The type refuses the store path: forcing the option throws.
+assert !(builtins.tryEval storeSecret.config.services.pgarchive.passphraseFile).success;
+assert failedAssertions twice == [ ];
+assert twice.config.systemd.services.pgarchive-prune.serviceConfig.LoadCredential == [ "rclone.conf:/run/secrets/rclone.conf" "extra:/run/secrets/extra" ]
+  || twice.config.systemd.services.pgarchive-prune.serviceConfig.LoadCredential == [ "extra:/run/secrets/extra" "rclone.conf:/run/secrets/rclone.conf" ];
 assert !(perDb.config.systemd.services ? "postgresqlBackup-db2" && perDb.config.systemd.services."postgresqlBackup-db2".serviceConfig ? ExecStartPost);
 assert failedAssertions verifier == [ ];
 assert failedAssertions both == [ ];
 assert !(verifier.config.systemd.services ? postgresqlBackup || verifier.config.systemd.services ? "postgresqlBackup-db1");
 assert !(perDb.config.systemd.services ? pgarchive-drill);
 assert expectFailures drillNoKey [ "services.pgarchive.drill: no decryption key" ];
-assert expectFailures drillWrongKind [ "so the drill needs drill.identityFile" "services.pgarchive.drill.passphraseFile is /nix/store/" ];
+assert expectFailures drillWrongKind [ "so the drill needs drill.identityFile" ];
 assert failedAssertions lifecycle == [ ];
 assert failedAssertions pruneOnly == [ ];
 assert expectFailures unsignedReaders [ "drill, status would trust any archive in the store" "allowUnsigned" ];
@@ -212,10 +236,8 @@ assert failedAssertions unsignedAccepted == [ ];
 assert lib.elem "signing-key:/etc/ssh/ssh_host_ed25519_key" both.config.systemd.services."postgresqlBackup-db1".serviceConfig.LoadCredential;
 assert (builtins.fromJSON both.config.services.pgarchive.configFile.env.json).signing-key == "$CREDENTIALS_DIRECTORY/signing-key";
 assert (builtins.fromJSON both.config.services.pgarchive.drill.configFile.env.json).trusted-signers == signers;
-assert expectFailures pruneNoKeep [ "services.pgarchive.prune: no keep rule" ];
 assert expectFailures notifyTwoHooks [ "not both" ];
 assert failedAssertions statusOnly == [ ];
-assert expectFailures statusBadAge [ "services.pgarchive.status.maxAge = \"1d\" is not a duration" ];
 assert !(perDb.config.systemd.services ? pgarchive-status || pruneOnly.config.systemd.timers ? pgarchive-status);
 assert lib.sort lib.lessThan (lib.filter (lib.hasInfix "pgarchive") lifecycle.config.systemd.tmpfiles.rules) == [
   "d '/var/lib/pgarchive' 0750 postgres pgarchive - -"
@@ -243,7 +265,7 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   grep -F '"identity-file":"$CREDENTIALS_DIRECTORY/identity"' ${all.config.services.pgarchive.configFile}
 
   drill=${unitFile verifier "pgarchive-drill"}
-  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-read.json --pg-bin /nix/store/[^ ]+-postgresql-[0-9.]+/bin drill --database db1 --identity-file [$][{]CREDENTIALS_DIRECTORY[}]/identity --max-age 26h --checks-file /nix/store/[^ ]+-pgarchive-drill-checks.json$' "$drill"
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-drill.json drill$' "$drill"
   grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$drill"
   grep -Fx 'LoadCredential=identity:/run/secrets/identity' "$drill"
   for d in DynamicUser=true ProtectSystem=strict PrivateTmp=true ProtectHome=true NoNewPrivileges=true PrivateDevices=true \
@@ -256,26 +278,27 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
     exit 1
   fi
   grep -F '"db1":[{"expect":">= 1","query":"select count(*) from t"}]' ${verifier.config.services.pgarchive.drill.checksFile}
-  grep -F '"prefix":"hosts/db1"' ${verifier.config.services.pgarchive.drill.configFile}
-  if grep -F identity ${verifier.config.services.pgarchive.drill.configFile}; then
-    echo "the drill's settings file names a key" >&2
-    exit 1
-  fi
+  drillConf=${verifier.config.services.pgarchive.drill.configFile}
+  grep -F '"prefix":"hosts/db1"' "$drillConf"
+  grep -F '"identity-file":"$CREDENTIALS_DIRECTORY/identity"' "$drillConf"
+  grep -E '"drill":[{]"checks-file":"/nix/store/[^"]+-pgarchive-drill-checks.json","database":[[]"db1"[]],"max-age":"26h"[}]' "$drillConf"
+  grep -E '"pg-bin":"/nix/store/[^"]+-postgresql-[0-9.]+/bin"' "$drillConf"
   timer=${timerFile verifier "pgarchive-drill"}
   grep -Fx 'OnCalendar=*-*-* 06:00:00' "$timer"
   grep -Fx 'Persistent=true' "$timer"
   grep -E '^RandomizedDelaySec=' "$timer"
   wrapper=${wrapperOf verifier}
-  grep -F 'export PGARCHIVE_IDENTITY_FILE=/run/secrets/identity' "$wrapper"
-  grep -E 'PGARCHIVE_PG_BIN:-/nix/store/[^ ]+-postgresql-[0-9.]+/bin' "$wrapper"
-  grep -E -- '--config /nix/store/[^ ]+-pgarchive-read.json --rclone-config /run/secrets/rclone.conf "[$]@"$' "$wrapper"
+  grep -E -- '--config /nix/store/[^ ]+-pgarchive-root.json "[$]@"$' "$wrapper"
+  rootConf=${verifier.config.services.pgarchive.rootConfigFile}
+  grep -F '"identity-file":"/run/secrets/identity"' "$rootConf"
+  grep -F '"rclone-config":"/run/secrets/rclone.conf"' "$rootConf"
+  grep -E '"pg-bin":"/nix/store/[^"]+-postgresql-[0-9.]+/bin"' "$rootConf"
 
-  bothDrill=${unitFile both "pgarchive-drill"}
-  grep -F -- '--pg-bin ${both.config.services.postgresql.package}/bin drill --identity-file' "$bothDrill"
-  grep -E -- '--max-age 192h$' "$bothDrill"
+  grep -F '"pg-bin":"${both.config.services.postgresql.package}/bin"' ${both.config.services.pgarchive.drill.configFile}
+  grep -F '"max-age":"192h"' ${both.config.services.pgarchive.drill.configFile}
   grep -E '^ExecStartPost=.* archive --database db1 ' ${unitFile both "postgresqlBackup-db1"}
-  grep -F 'PGARCHIVE_PG_BIN:-${both.config.services.postgresql.package}/bin' ${wrapperOf both}
-  grep -F 'PGARCHIVE_PG_BIN:-${perDb.config.services.postgresql.package}/bin' ${wrapperOf perDb}
+  grep -F '"pg-bin":"${both.config.services.postgresql.package}/bin"' ${both.config.services.pgarchive.rootConfigFile}
+  grep -F '"pg-bin":"${perDb.config.services.postgresql.package}/bin"' ${perDb.config.services.pgarchive.rootConfigFile}
 
   lcDb1=${unitFile lifecycle "postgresqlBackup-db1"}
   grep -E '^ExecStartPost=.* archive --database db1 --file /var/backup/postgresql/db1.sql.gz --heal$' "$lcDb1"
@@ -287,7 +310,8 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   grep -F '"metrics-dir":"/var/lib/prometheus-node-exporter-text"' ${lifecycle.config.services.pgarchive.configFile}
 
   prune=${unitFile lifecycle "pgarchive-prune"}
-  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-prune.json prune --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly -1$' "$prune"
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-prune.json prune$' "$prune"
+  grep -F '"prune":{"keep-daily":7,"keep-monthly":12,"keep-weekly":5,"keep-yearly":-1}' ${lifecycle.config.services.pgarchive.prune.configFile}
   grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone-prune.conf' "$prune"
   grep -Fx 'ReadWritePaths=/var/lib/prometheus-node-exporter-text' "$prune"
   grep -Fx 'OnFailure=pgarchive-notify-failure@%n.service' "$prune"
@@ -300,7 +324,7 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   for event in failure success; do
     hook=${lifecycle.config.systemd.units."pgarchive-notify-failure@.service".unit}/pgarchive-notify-failure@.service
     [ "$event" = success ] && hook=${lifecycle.config.systemd.units."pgarchive-notify-success@.service".unit}/pgarchive-notify-success@.service
-    grep -E "^ExecStart=/nix/store/[^ ]+/bin/pgarchive notify --event $event --unit %i --webhook-url-file [$][{]CREDENTIALS_DIRECTORY[}]/webhook-url --format slack --journal-lines 20$" "$hook"
+    grep -E "^ExecStart=/nix/store/[^ ]+/bin/pgarchive notify --event $event --webhook-url-file \"[$][$]CREDENTIALS_DIRECTORY/webhook-url\" --format slack --journal-lines 20 --unit %i$" "$hook"
     grep -Fx 'LoadCredential=webhook-url:/run/secrets/webhook-url' "$hook"
     grep -Fx 'SupplementaryGroups=systemd-journal' "$hook"
     # notify reads the journal with journalctl from PATH.
@@ -312,14 +336,15 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   done
 
   summary=${unitFile lifecycle "pgarchive-notify-summary"}
-  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-summary.json notify --event summary --webhook-url-file [$][{]CREDENTIALS_DIRECTORY[}]/webhook-url --format slack$' "$summary"
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-summary.json notify --event summary --webhook-url-file "[$][$]CREDENTIALS_DIRECTORY/webhook-url" --format slack$' "$summary"
   grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$summary"
   grep -Fx 'SupplementaryGroups=pgarchive' "$summary"
   grep -Fx 'OnCalendar=*-*-* 08:00:00' ${timerFile lifecycle "pgarchive-notify-summary"}
   grep -F '"state-dir":"/var/lib/pgarchive"' ${lifecycle.config.services.pgarchive.notify.summary.configFile}
 
   status=${unitFile lifecycle "pgarchive-status"}
-  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-status.json status --database db1 --max-age 26h$' "$status"
+  grep -E '^ExecStart=/nix/store/[^ ]+/bin/pgarchive --config /nix/store/[^ ]+-pgarchive-status.json status$' "$status"
+  grep -F '"status":{"database":["db1"],"max-age":"26h"}' ${lifecycle.config.services.pgarchive.status.configFile}
   grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$status"
   grep -Fx 'ReadWritePaths=/var/lib/prometheus-node-exporter-text' "$status"
   grep -Fx 'OnFailure=pgarchive-notify-failure@%n.service' "$status"
@@ -341,18 +366,22 @@ pkgs.runCommand "pgarchive-module-eval" { } ''
   fi
 
   statusOnlyUnit=${unitFile statusOnly "pgarchive-status"}
-  grep -E -- ' status --max-age 26h$' "$statusOnlyUnit"
+  grep -E -- ' status$' "$statusOnlyUnit"
   grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone-ro.conf' "$statusOnlyUnit"
   if grep -E '^(SupplementaryGroups|ReadWritePaths|OnFailure|OnSuccess)=' "$statusOnlyUnit"; then
     echo "pgarchive-status without metrics or notify got a group, a writable path or a hook" >&2
     exit 1
   fi
   grep -F '"prefix":"hosts/db1"' ${statusOnly.config.services.pgarchive.status.configFile}
-  grep -E -- '--config /nix/store/[^ ]+-pgarchive-status.json --rclone-config /run/secrets/rclone-ro.conf "[$]@"$' ${wrapperOf statusOnly}
+  grep -F '"rclone-config":"/run/secrets/rclone-ro.conf"' ${statusOnly.config.services.pgarchive.rootConfigFile}
 
-  grep -Fx '  set -- --rclone-config /run/secrets/rclone-prune.conf "$@"' ${wrapperOf lifecycle}
+  grep -F '"rclone-config":"/run/secrets/rclone-prune.conf"' ${lifecycle.config.services.pgarchive.rootConfigFile}
   pruneOnlyUnit=${unitFile pruneOnly "pgarchive-prune"}
-  grep -E -- ' prune --keep-within 1y6m$' "$pruneOnlyUnit"
-  grep -E -- '--config /nix/store/[^ ]+-pgarchive-prune.json --rclone-config /run/secrets/rclone-prune.conf "[$]@"$' ${wrapperOf pruneOnly}
+  grep -E -- ' prune$' "$pruneOnlyUnit"
+  grep -F '"keep-within":"1y6m"' ${pruneOnly.config.services.pgarchive.prune.configFile}
+  grep -F '"rclone-config":"/run/secrets/rclone-prune.conf"' ${pruneOnly.config.services.pgarchive.rootConfigFile}
+  twicePrune=${unitFile twice "pgarchive-prune"}
+  grep -Fx 'LoadCredential=extra:/run/secrets/extra' "$twicePrune"
+  grep -Fx 'LoadCredential=rclone.conf:/run/secrets/rclone.conf' "$twicePrune"
   touch "$out"
 ''

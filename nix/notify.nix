@@ -1,6 +1,6 @@
 # services.pgarchive.notify: webhooks when a pgarchive unit fails (and,
 # optionally, succeeds), sent by `pgarchive notify` from OnFailure=/OnSuccess=
-# handler units, and a daily summary. Imported by module.nix.
+# handler units, and a daily summary.
 { config, lib, pkgs, ... }:
 
 let
@@ -11,7 +11,7 @@ let
   summary = notify.summary;
   backupCfg = config.services.postgresqlBackup;
   wiring = import ./wiring.nix;
-  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion;
+  common = import ./common.nix { inherit lib pkgs cfg; };
 
   used = notify.onFailure || notify.onSuccess || summary.enable;
 
@@ -27,40 +27,32 @@ let
   # drill's on a verifier host, and the backlog where this host archives.
   summaryRcloneConfigFile = if cfg.rcloneConfigFile != null then cfg.rcloneConfigFile else cfg.drill.rcloneConfigFile;
 
-  summaryConfigFile = checkedSettings "pgarchive-summary.json" (wiring.readSettings {
+  summaryConfigFile = common.checkedSettings "pgarchive-summary.json" (wiring.readSettings {
     inherit (cfg) remote prefix trustedSigners;
-    rcloneConfigFile = summaryRcloneConfigFile;
+    rcloneConfigFile = if summaryRcloneConfigFile == null then null else "$CREDENTIALS_DIRECTORY/rclone.conf";
     stateDir = if cfg.enable then cfg.stateDir else null;
   });
 
   webhookCredential = lib.optional (notify.webhookUrlFile != null) "webhook-url:${notify.webhookUrlFile}";
 
-  notifyService = { description, event, extra ? { } }: {
-    inherit description;
-    documentation = [ "https://github.com/pgarchive/pgarchive#nixos" ];
-    wants = [ "network-online.target" ];
-    after = [ "network-online.target" ];
-    serviceConfig = import ./hardening.nix // {
-      Type = "oneshot";
-      ExecStart = wiring.notifyExecStart ({
-        inherit program notify event;
-        inherit (cfg) extraArgs;
-      } // lib.optionalAttrs (event == "summary") { configFile = summaryConfigFile; });
-      MemoryDenyWriteExecute = true;
-    }
-    // lib.optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = [ cfg.environmentFile ]; }
-    // extra;
-  };
+  # How every notice is sent: the webhook (a credential the helper reads at
+  # run time, or a plain URL the user chose to put in the store) and the
+  # payload format.
+  webhookArgs =
+    (if notify.webhookUrlFile != null
+     then [ "--webhook-url-file" "$CREDENTIALS_DIRECTORY/webhook-url" ]
+     else [ "--webhook-url" notify.webhookUrl ])
+    ++ [ "--format" notify.format ];
 
-  # A template per event: the instance is the unit that ended (%n of the
-  # watched unit), and MONITOR_* variables from systemd describe how.
-  handler = event: notifyService {
+  # A template per event: the instance (%i, left for systemd to expand) is
+  # the unit that ended (%n of the watched unit), and MONITOR_* variables
+  # from systemd describe how. journalctl reads its last lines.
+  handler = event: {
     description = "pgarchive: report the ${event} of %i";
-    inherit event;
-    extra = {
-      # journalctl reads the last lines of the unit that ended.
-      SupplementaryGroups = [ "systemd-journal" ];
-    } // lib.optionalAttrs (webhookCredential != [ ]) { LoadCredential = webhookCredential; };
+    args = [ "notify" "--event" event ] ++ webhookArgs ++ [ "--journal-lines" (toString notify.journalLines) ];
+    rawArgs = [ "--unit" "%i" ];
+    credentials = webhookCredential;
+    groups = [ "systemd-journal" ];
   };
 in
 {
@@ -96,7 +88,7 @@ in
     };
 
     webhookUrlFile = mkOption {
-      type = types.nullOr types.str;
+      type = types.nullOr common.types.secretPath;
       default = null;
       example = "/run/secrets/pgarchive/webhook-url";
       description = ''
@@ -159,7 +151,6 @@ in
             else
               "services.pgarchive.notify: set exactly one of notify.webhookUrl or notify.webhookUrlFile, not both.";
         }
-        (storeAssertion "services.pgarchive.notify.webhookUrlFile" notify.webhookUrlFile)
       ];
     })
 
@@ -169,39 +160,29 @@ in
           assertion = summaryRcloneConfigFile != null || cfg.environmentFile != null;
           message = "services.pgarchive.notify.summary needs an rclone.conf that defines ${cfg.remote}: set services.pgarchive.rcloneConfigFile (or RCLONE_CONFIG in services.pgarchive.environmentFile).";
         }
-      ]
-      # The archive half asserts this itself when it is enabled.
-      ++ lib.optional (!cfg.enable) (storeAssertion "services.pgarchive.rcloneConfigFile" summaryRcloneConfigFile);
+      ];
 
-      systemd.services.pgarchive-notify-summary = notifyService {
+      services.pgarchive.jobs.notify-summary = {
         description = "pgarchive: post the daily summary";
-        event = "summary";
-        extra = {
-          LoadCredential = lib.optional (summaryRcloneConfigFile != null) "rclone.conf:${summaryRcloneConfigFile}" ++ webhookCredential;
-        }
+        configFile = summaryConfigFile;
+        args = [ "notify" "--event" "summary" ] ++ webhookArgs;
+        credentials = lib.optional (summaryRcloneConfigFile != null) "rclone.conf:${summaryRcloneConfigFile}" ++ webhookCredential;
         # The backlog directory is group-readable, not world-readable.
-        // lib.optionalAttrs cfg.enable { SupplementaryGroups = [ "pgarchive" ]; };
-      };
-
-      systemd.timers.pgarchive-notify-summary = {
-        description = "Daily pgarchive summary";
-        wantedBy = [ "timers.target" ];
-        timerConfig = {
-          OnCalendar = summary.startAt;
-          Persistent = true;
-          RandomizedDelaySec = lib.mkDefault "10min";
-        };
+        groups = lib.optional cfg.enable "pgarchive";
+        inherit (summary) startAt;
+        timerDescription = "Daily pgarchive summary";
+        randomizedDelay = "10min";
       };
     })
 
     (lib.mkIf notify.onFailure {
-      systemd.services = lib.genAttrs watched (_: { onFailure = [ "pgarchive-notify-failure@%n.service" ]; })
-        // { "pgarchive-notify-failure@" = handler "failure"; };
+      systemd.services = lib.genAttrs watched (_: { onFailure = [ "pgarchive-notify-failure@%n.service" ]; });
+      services.pgarchive.jobs."notify-failure@" = handler "failure";
     })
 
     (lib.mkIf notify.onSuccess {
-      systemd.services = lib.genAttrs watched (_: { onSuccess = [ "pgarchive-notify-success@%n.service" ]; })
-        // { "pgarchive-notify-success@" = handler "success"; };
+      systemd.services = lib.genAttrs watched (_: { onSuccess = [ "pgarchive-notify-success@%n.service" ]; });
+      services.pgarchive.jobs."notify-success@" = handler "success";
     })
   ];
 }

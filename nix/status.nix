@@ -2,7 +2,7 @@
 # check. It fails when a database's newest complete archive is stale or
 # missing on some upstream, or an upstream cannot be listed, so the notify
 # hooks report it; with metrics it writes pgarchive-status.prom, the series
-# that alert rules on archive age need. Imported by module.nix.
+# that alert rules on archive age need.
 { config, lib, pkgs, ... }:
 
 let
@@ -11,15 +11,15 @@ let
   cfg = config.services.pgarchive;
   status = cfg.status;
   wiring = import ./wiring.nix;
-  inherit (import ./common.nix { inherit lib pkgs cfg; }) program checkedSettings storeAssertion isDuration;
+  common = import ./common.nix { inherit lib pkgs cfg; };
 
-  metricsDir = cfg.metrics.textfileDirectory;
-
-  statusConfigFile = checkedSettings "pgarchive-status.json" (wiring.readSettings {
+  # maxAge and the databases go into the settings as written; check-config
+  # validates them at build time.
+  statusConfigFile = common.checkedSettings "pgarchive-status.json" (wiring.readSettings {
     inherit (cfg) remote prefix trustedSigners;
-    inherit (status) rcloneConfigFile;
-    inherit metricsDir;
-  });
+    rcloneConfigFile = if status.rcloneConfigFile == null then null else "$CREDENTIALS_DIRECTORY/rclone.conf";
+    metricsDir = cfg.metrics.textfileDirectory;
+  } // { status = wiring.statusSection status; });
 in
 {
   options.services.pgarchive.status = {
@@ -60,25 +60,24 @@ in
         A database is STALE on an upstream when its newest complete archive
         there is older than this (a nightly dump plus slack by default). A
         Go duration: `h`, `m`, `s` units (no days); `0` turns the limit off.
+        Checked when the system is built (`pgarchive check-config`).
       '';
     };
 
     databases = mkOption {
-      # What pgarchive archives at all (naming.ValidateDatabase), less the
-      # length limit it checks itself.
-      type = types.listOf (types.strMatching "[A-Za-z0-9_][A-Za-z0-9_.-]*");
+      type = types.listOf types.str;
       default = [ ];
       example = [ "db1" "db2" ];
       description = ''
         Databases that must have a recent archive on every upstream: one
         with none is MISSING. Empty checks every database found on the
         remote, and so cannot notice a database whose archives never
-        arrived anywhere.
+        arrived anywhere. Names are checked when the system is built.
       '';
     };
 
     rcloneConfigFile = mkOption {
-      type = types.nullOr types.str;
+      type = types.nullOr common.types.secretPath;
       default = if cfg.rcloneConfigFile != null then cfg.rcloneConfigFile else cfg.drill.rcloneConfigFile;
       defaultText = lib.literalExpression ''
         if config.services.pgarchive.rcloneConfigFile != null then config.services.pgarchive.rcloneConfigFile
@@ -98,57 +97,27 @@ in
       readOnly = true;
       internal = true;
       default = statusConfigFile;
-      description = "The status unit's build-time validated settings file (remote, prefix, rclone.conf, metrics; no key).";
+      description = "The status unit's build-time validated settings file (remote, prefix, rclone.conf, metrics, its status section; no key).";
     };
   };
 
   config = lib.mkIf status.enable {
     assertions = [
       {
-        assertion = isDuration status.maxAge;
-        message = "services.pgarchive.status.maxAge = \"${status.maxAge}\" is not a duration pgarchive accepts: write e.g. 26h, 90m or 192h (no d for days).";
-      }
-      {
         assertion = status.rcloneConfigFile != null || cfg.environmentFile != null;
         message = "services.pgarchive.status.rcloneConfigFile is not set: the status check needs an rclone.conf that defines ${cfg.remote} (set services.pgarchive.rcloneConfigFile or services.pgarchive.status.rcloneConfigFile, or RCLONE_CONFIG in services.pgarchive.environmentFile).";
       }
-      (storeAssertion "services.pgarchive.status.rcloneConfigFile" status.rcloneConfigFile)
-    ]
-    # The other halves assert this themselves when enabled.
-    ++ lib.optional (!cfg.enable && !cfg.drill.enable && !cfg.prune.enable) (storeAssertion "services.pgarchive.environmentFile" cfg.environmentFile);
+    ];
 
-    systemd.services.pgarchive-status = {
+    services.pgarchive.jobs.status = {
       description = "pgarchive status: check that every upstream holds a recent complete archive of each database";
-      documentation = [ "https://github.com/pgarchive/pgarchive#nixos" ];
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" ];
-      serviceConfig = import ./hardening.nix // {
-        Type = "oneshot";
-        ExecStart = wiring.statusExecStart {
-          inherit program status;
-          configFile = statusConfigFile;
-          inherit (cfg) extraArgs;
-        };
-        MemoryDenyWriteExecute = true;
-      }
-      // lib.optionalAttrs (status.rcloneConfigFile != null) { LoadCredential = [ "rclone.conf:${status.rcloneConfigFile}" ]; }
-      // lib.optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = [ cfg.environmentFile ]; }
-      # The metrics directory is group-writable by pgarchive's writers
-      # (lifecycle.nix), and read-only under ProtectSystem=strict otherwise.
-      // lib.optionalAttrs (metricsDir != null) {
-        SupplementaryGroups = [ "pgarchive" ];
-        ReadWritePaths = [ metricsDir ];
-      };
-    };
-
-    systemd.timers.pgarchive-status = {
-      description = "Scheduled pgarchive status check";
-      wantedBy = [ "timers.target" ];
-      timerConfig = {
-        OnCalendar = status.startAt;
-        Persistent = true;
-        RandomizedDelaySec = lib.mkDefault "5min";
-      };
+      configFile = statusConfigFile;
+      args = [ "status" ];
+      credentials = lib.optional (status.rcloneConfigFile != null) "rclone.conf:${status.rcloneConfigFile}";
+      writesMetrics = true;
+      inherit (status) startAt;
+      timerDescription = "Scheduled pgarchive status check";
+      randomizedDelay = "5min";
     };
   };
 }

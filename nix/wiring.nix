@@ -1,8 +1,12 @@
 # How services.pgarchive drives the helper, written with builtins only (no
-# nixpkgs lib) so that module.nix, the lib-free tests and the systemd-nspawn
-# test all render the very same settings file, credentials and ExecStartPost
-# line from one definition; the ExecStart lines of the drill, prune and notify
-# units come from here too.
+# nixpkgs lib) so that the module, the lib-free tests and the systemd-nspawn
+# test all render the very same settings files, credentials and Exec lines
+# from one definition.
+#
+# Nothing here parses what the user wrote: durations, keep rules, database
+# names and keys go into the settings files as given, and
+# `pgarchive check-config` validates each file at build time with the
+# parsers the commands use.
 let
   # Secret-bearing options: each is handed to the unit with LoadCredential= and
   # named in the store-resident settings file only by its credential path.
@@ -32,6 +36,7 @@ let
     else builtins.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON s);
 
   optional = cond: attrs: if cond then attrs else { };
+  nonEmpty = name: list: optional (list != [ ]) { ${name} = list; };
 in
 rec {
   inherit secrets escapeExecArg;
@@ -42,13 +47,16 @@ rec {
     (if cfg.recipients != [ ] then [ "recipients" ] else [ ])
     ++ map (s: s.option) (builtins.filter (s: !(builtins.elem s.option notKeys)) (setSecrets cfg));
 
-  # The JSON settings (keys are the helper's long flag names). Secrets appear
-  # only as $CREDENTIALS_DIRECTORY paths, which the helper expands at run time.
-  # The lifecycle options are read with `or`, so that a cfg without them (the
-  # lib-free tests) renders the settings of a host without backlog or metrics.
-  settings = { cfg, backup }:
+  # The archive units' JSON settings (keys are the helper's long flag
+  # names). Secrets appear only as paths made by secretPath: by default their
+  # $CREDENTIALS_DIRECTORY path, which the helper expands at run time; root's
+  # wrapper gets the files themselves. The lifecycle options are read with
+  # `or`, so that a cfg without them (the lib-free tests) renders the
+  # settings of a host without backlog or metrics.
+  settingsWith = secretPath: { cfg, backup }:
     readSettings {
-      inherit (cfg) remote prefix rcloneConfigFile;
+      inherit (cfg) remote prefix;
+      rcloneConfigFile = null;
       stateDir = cfg.stateDir or null;
       metricsDir = cfg.metrics.textfileDirectory or null;
       trustedSigners = cfg.trustedSigners or [ ];
@@ -59,31 +67,33 @@ rec {
     }
     // optional ((cfg.stateDir or null) != null && (cfg.backlogMaxSize or null) != null) { backlog-max-size = cfg.backlogMaxSize; }
     // optional (cfg.recipients != [ ]) { inherit (cfg) recipients; }
-    // builtins.listToAttrs (map (s: {
-      name = s.key;
-      value = "$CREDENTIALS_DIRECTORY/${s.id}";
-    }) (setSecrets cfg));
+    // builtins.listToAttrs (map (s: { name = s.key; value = secretPath s; }) (setSecrets cfg));
 
-  # What every subcommand needs to find the archives: the settings file of
-  # the drill, prune and summary units, and of root's wrapper on a host that
-  # archives nothing. No key: the read side passes its decryption key on the
-  # command line. The metrics directory goes to the units that write metrics,
-  # the backlog's directory to those that report or upload it.
-  # Trusted signers are public keys: they may live in the store.
+  credentialPath = s: "$CREDENTIALS_DIRECTORY/${s.id}";
+
+  settings = settingsWith credentialPath;
+
+  # What root's wrapper reads on an archiving host: the same settings, with
+  # the secret files themselves (root reads them directly, outside any unit).
+  rootSettings = { cfg, backup }: settingsWith (s: toString cfg.${s.option}) { inherit cfg backup; };
+
+  # What every command needs to find the archives: the settings file of
+  # the drill, prune, status and summary units, and of root's wrapper on a
+  # host that archives nothing. The metrics directory goes to the units that
+  # write metrics, the backlog's directory to those that report or upload
+  # it. Trusted signers are public keys: they may live in the store.
+  # rcloneConfigFile is written as given: a credential path for units, the
+  # file for root.
   readSettings = { remote, prefix, rcloneConfigFile, metricsDir ? null, stateDir ? null, trustedSigners ? [ ] }:
     { inherit remote; }
-    // optional (trustedSigners != [ ]) { trusted-signers = trustedSigners; }
+    // nonEmpty "trusted-signers" trustedSigners
     // optional (prefix != "") { inherit prefix; }
-    // optional (rcloneConfigFile != null) { rclone-config = "$CREDENTIALS_DIRECTORY/rclone.conf"; }
+    // optional (rcloneConfigFile != null) { rclone-config = rcloneConfigFile; }
     // optional (stateDir != null) { state-dir = stateDir; }
     // optional (metricsDir != null) { metrics-dir = metricsDir; };
 
   # LoadCredential= entries, ID:PATH.
-  credentials = cfg: map (s: "${s.id}:${cfg.${s.option}}") (setSecrets cfg);
-
-  # Flags for root's wrapper: root reads the secret files directly, and flags
-  # beat the $CREDENTIALS_DIRECTORY paths of the settings file.
-  rootFlags = cfg: builtins.concatLists (map (s: [ "--${s.key}" cfg.${s.option} ]) (setSecrets cfg));
+  credentials = cfg: map (s: "${s.id}:${toString cfg.${s.option}}") (setSecrets cfg);
 
   dumpedDatabases = backup: if backup.backupAll then [ "all" ] else backup.databases;
 
@@ -91,97 +101,60 @@ rec {
 
   dumpPath = backup: db: "${toString backup.location}/${db}.sql${suffixes.${backup.compression}}";
 
-  # Root's wrapper on a host that only runs the drill: just the rclone.conf.
-  readRootFlags = rcloneConfigFile:
-    if rcloneConfigFile == null then [ ] else [ "--rclone-config" rcloneConfigFile ];
-
-  # The drill unit's secrets (services.pgarchive.drill.*), with the flag that
-  # names each one on the drill command line.
-  drillSecrets = [
-    { option = "rcloneConfigFile"; id = "rclone.conf"; }
-    { option = "identityFile"; id = "identity"; flag = "--identity-file"; }
-    { option = "passphraseFile"; id = "passphrase"; flag = "--passphrase-file"; }
-  ];
-
-  drillKeySources = drill: map (s: s.option) (builtins.filter (s: s ? flag && drill.${s.option} != null) drillSecrets);
-
-  drillCredentials = drill: map (s: "${s.id}:${drill.${s.option}}") (builtins.filter (s: drill.${s.option} != null) drillSecrets);
-
-  # ExecStart of pgarchive-drill. The key is named by its credential path,
-  # which systemd itself expands (${CREDENTIALS_DIRECTORY} is set for Exec
-  # lines of units with LoadCredential=), so the helper gets a plain path.
-  # pgBin is a global flag, like the settings file, so it goes first.
-  drillExecStart = { program, configFile, extraArgs, pgBin, drill, checksFile }:
-    let
-      key = builtins.filter (s: s ? flag && drill.${s.option} != null) drillSecrets;
-    in
-    builtins.concatStringsSep " " (
-      map escapeExecArg (
-        [ program "--config" configFile ] ++ extraArgs ++ [ "--pg-bin" pgBin "drill" ]
-        ++ builtins.concatMap (db: [ "--database" db ]) drill.databases
-      )
-      ++ builtins.concatMap (s: [ s.flag "\${CREDENTIALS_DIRECTORY}/${s.id}" ]) key
-      ++ map escapeExecArg (
-        [ "--max-age" drill.maxAge ]
-        ++ (if checksFile == null then [ ] else [ "--checks-file" checksFile ])
-      )
-    );
-
-  # extraArgs sit before the subcommand because the helper's flags are global.
-  # heal: after the upload, copy this database's archives to the upstreams
-  # that lack them.
-  execStartPost = { program, configFile, extraArgs, backup, db, heal ? false }:
-    builtins.concatStringsSep " " (map escapeExecArg (
-      [ program "--config" configFile ] ++ extraArgs
-      ++ [ "archive" "--database" db "--file" (dumpPath backup db) ]
-      ++ (if heal then [ "--heal" ] else [ ])
-    ));
-
-  # services.pgarchive.prune.keep, in the order of the helper's --help; null
-  # rules are left to the helper (off).
-  keepCounts = [ "last" "hourly" "daily" "weekly" "monthly" "yearly" ];
-
-  keepArgs = keep:
-    builtins.concatMap (r: if keep.${r} == null then [ ] else [ "--keep-${r}" (toString keep.${r}) ]) keepCounts
-    ++ (if keep.within == null then [ ] else [ "--keep-within" keep.within ]);
-
-  # ExecStart of pgarchive-prune: its own settings file (and so its own
-  # rclone.conf credential), the databases (none: all) and the keep rules.
-  pruneExecStart = { program, configFile, extraArgs, prune }:
-    builtins.concatStringsSep " " (map escapeExecArg (
-      [ program "--config" configFile ] ++ extraArgs ++ [ "prune" ]
-      ++ builtins.concatMap (db: [ "--database" db ]) prune.databases
-      ++ keepArgs prune.keep
-    ));
-
-  # ExecStart of pgarchive-status: the databases that must exist (none:
-  # every database found) and the age past which the newest is stale.
-  statusExecStart = { program, configFile, extraArgs, status }:
-    builtins.concatStringsSep " " (map escapeExecArg (
-      [ program "--config" configFile ] ++ extraArgs ++ [ "status" ]
-      ++ builtins.concatMap (db: [ "--database" db ]) status.databases
-      ++ [ "--max-age" status.maxAge ]
-    ));
-
-  # ExecStart of the notify units. event is failure or success for the
-  # OnFailure=/OnSuccess= templates, whose instance (%i, left for systemd to
-  # expand) is the unit that finished; summary for the daily report, the
-  # only one that reads the remote and so the only one with a settings file.
-  # A webhook file is a credential; a plain URL is the caller's choice to put
-  # it in the store (and on the command line).
-  notifyExecStart = { program, extraArgs, notify, event, configFile ? null }:
+  # An Exec line: the program, its settings file (if any), the extra global
+  # arguments, the command and its arguments, each escaped; rawArgs are
+  # appended as they are, for systemd specifiers such as %i.
+  exec = { program, configFile ? null, extraArgs, args, rawArgs ? [ ] }:
     builtins.concatStringsSep " " (
       map escapeExecArg (
         [ program ] ++ (if configFile == null then [ ] else [ "--config" configFile ])
-        ++ extraArgs ++ [ "notify" "--event" event ]
+        ++ extraArgs ++ args
       )
-      ++ (if event == "summary" then [ ] else [ "--unit" "%i" ])
-      ++ (if notify.webhookUrlFile != null
-          then [ "--webhook-url-file" "\${CREDENTIALS_DIRECTORY}/webhook-url" ]
-          else [ "--webhook-url" (escapeExecArg notify.webhookUrl) ])
-      ++ map escapeExecArg (
-        [ "--format" notify.format ]
-        ++ (if event == "summary" then [ ] else [ "--journal-lines" (toString notify.journalLines) ])
-      )
+      ++ rawArgs
     );
+
+  # heal: after the upload, copy this database's archives to the upstreams
+  # that lack them.
+  execStartPost = { program, configFile, extraArgs, backup, db, heal ? false }:
+    exec {
+      inherit program configFile extraArgs;
+      args = [ "archive" "--database" db "--file" (dumpPath backup db) ] ++ (if heal then [ "--heal" ] else [ ]);
+    };
+
+  # The drill unit's secrets (services.pgarchive.drill.*), with the settings
+  # key that names each one.
+  drillSecrets = [
+    { option = "rcloneConfigFile"; id = "rclone.conf"; key = "rclone-config"; }
+    { option = "identityFile"; id = "identity"; key = "identity-file"; isKey = true; }
+    { option = "passphraseFile"; id = "passphrase"; key = "passphrase-file"; isKey = true; }
+  ];
+
+  drillKeySources = drill: map (s: s.option) (builtins.filter (s: s ? isKey && drill.${s.option} != null) drillSecrets);
+
+  drillCredentials = drill: map (s: "${s.id}:${toString drill.${s.option}}") (builtins.filter (s: drill.${s.option} != null) drillSecrets);
+
+  # The drill's decryption key as settings, by credential path (or, for
+  # root, by the file itself).
+  drillKeySettings = secretPath: drill:
+    builtins.listToAttrs (map (s: { name = s.key; value = secretPath s; })
+      (builtins.filter (s: s ? isKey && drill.${s.option} != null) drillSecrets));
+
+  # The commands' own sections (see `pgarchive --help`): what each scheduled
+  # unit runs, checked by check-config like the rest.
+  drillSection = { drill, checksFile }:
+    { max-age = drill.maxAge; }
+    // nonEmpty "database" drill.databases
+    // optional (checksFile != null) { checks-file = toString checksFile; };
+
+  statusSection = status: { max-age = status.maxAge; } // nonEmpty "database" status.databases;
+
+  keepCounts = [ "last" "hourly" "daily" "weekly" "monthly" "yearly" ];
+
+  # prune's keep rules; null rules are left out (off).
+  pruneSection = { prune, rcloneConfigFile ? null }:
+    builtins.listToAttrs (map (r: { name = "keep-${r}"; value = prune.keep.${r}; })
+      (builtins.filter (r: prune.keep.${r} != null) keepCounts))
+    // optional (prune.keep.within != null) { keep-within = prune.keep.within; }
+    // nonEmpty "database" prune.databases
+    // optional (rcloneConfigFile != null) { rclone-config = rcloneConfigFile; };
 }

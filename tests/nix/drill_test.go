@@ -3,11 +3,7 @@ package nix_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -56,19 +52,15 @@ func TestDrillModule(t *testing.T) {
 		"*":   []m{{"query": "select count(*) from pg_tables where schemaname = 'public'", "expect": "> 0"}},
 	}
 	type want struct {
-		extra      string // extraArgs, rendered before --pg-bin
-		execArgs   string // ExecStart after the --pg-bin directory
+		extra      string // extraArgs, rendered before the command
 		pg         string // store name suffix of the drill's PostgreSQL
 		creds      []string
 		envFile    string
 		onCalendar any
-		drillJSON  m
-		checks     m      // nil: no --checks-file
+		drillJSON  m      // PGBIN and CHECKS stand for store paths
+		checks     m      // nil: no checks file
 		backup     string // archive unit that must keep its ExecStartPost, or ""
-		rootConfig string // "drill" or "archive": the settings file of root's wrapper
-		rootFlags  string // wrapper's flags after --config FILE
-		rootPgBin  string // store name suffix of the wrapper's default PGARCHIVE_PG_BIN, "" for none
-		rootKey    string // VAR=path the wrapper defaults to, "" for none
+		rootJSON   m      // root's wrapper's settings
 	}
 	cases := []struct {
 		name string
@@ -79,14 +71,16 @@ func TestDrillModule(t *testing.T) {
 			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{
 				"identityFile": drillIdentity, "databases": []string{"db1", "db2"}, "checks": checks})}),
 			want{
-				execArgs:   "drill --database db1 --database db2 --identity-file " + credIdentity + " --max-age 26h --checks-file CHECKS",
 				pg:         "-postgresql-17.7",
 				creds:      []string{"rclone.conf:" + drillRC, "identity:" + drillIdentity},
 				onCalendar: "*-*-* 06:00:00",
-				drillJSON:  m{"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf"},
-				checks:     checks,
-				rootConfig: "drill", rootFlags: "--rclone-config " + drillRC + ` "$@"`,
-				rootPgBin: "-postgresql-17.7", rootKey: "PGARCHIVE_IDENTITY_FILE=" + drillIdentity,
+				drillJSON: m{"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf",
+					"identity-file": "$CREDENTIALS_DIRECTORY/identity", "pg-bin": "PGBIN",
+					"drill": m{"database": []any{"db1", "db2"}, "max-age": "26h", "checks-file": "CHECKS"}},
+				checks: checks,
+				// A verifier host: root reads the archives as the drill does,
+				// with its key and PostgreSQL.
+				rootJSON: m{"remote": "archive-target-database:", "rclone-config": drillRC, "identity-file": drillIdentity, "pg-bin": "PGBIN"},
 			}},
 		{"archive and drill on the database host, public keys",
 			m{"services": m{
@@ -104,15 +98,18 @@ func TestDrillModule(t *testing.T) {
 			}},
 			want{
 				extra:      " --verbose",
-				execArgs:   "drill --identity-file " + credIdentity + " --max-age 192h",
 				pg:         "-postgresql-16.11",
 				creds:      []string{"rclone.conf:/run/secrets/pgarchive/read-only.conf", "identity:" + drillIdentity},
 				envFile:    "/run/secrets/pgarchive.env",
 				onCalendar: []any{"Sun *-*-* 04:00:00", "Wed *-*-* 04:00:00"},
-				drillJSON:  m{"remote": "offsite:", "prefix": "hosts/pg1", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf"},
-				backup:     "postgresqlBackup-db1",
-				rootConfig: "archive", rootFlags: "--rclone-config " + drillRC + ` --verbose "$@"`,
-				rootPgBin: "-postgresql-16.11", rootKey: "PGARCHIVE_IDENTITY_FILE=" + drillIdentity,
+				drillJSON: m{"remote": "offsite:", "prefix": "hosts/pg1", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf",
+					"identity-file": "$CREDENTIALS_DIRECTORY/identity", "pg-bin": "PGBIN", "drill": m{"max-age": "192h"}},
+				backup: "postgresqlBackup-db1",
+				// The archive settings with the files themselves; the
+				// recipients do not decrypt, so the drill's identity joins.
+				rootJSON: m{"remote": "offsite:", "prefix": "hosts/pg1", "rclone-config": drillRC, "recipients": []any{recipient},
+					"identity-file": drillIdentity, "pg-bin": "PGBIN", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip",
+					"state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"},
 			}},
 		{"archive and drill with a passphrase",
 			m{"services": m{
@@ -123,16 +120,18 @@ func TestDrillModule(t *testing.T) {
 				},
 			}},
 			want{
-				execArgs:   "drill --passphrase-file ${CREDENTIALS_DIRECTORY}/passphrase --max-age 26h --checks-file CHECKS",
 				pg:         "-postgresql-17.7",
 				creds:      []string{"rclone.conf:" + drillRC, "passphrase:/run/secrets/drill-pass"},
 				onCalendar: "*-*-* 06:00:00",
-				drillJSON:  m{"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf"},
-				checks:     m{"*": checks["*"]},
-				backup:     "postgresqlBackup",
+				drillJSON: m{"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf",
+					"passphrase-file": "$CREDENTIALS_DIRECTORY/passphrase", "pg-bin": "PGBIN",
+					"drill": m{"max-age": "26h", "checks-file": "CHECKS"}},
+				checks: m{"*": checks["*"]},
+				backup: "postgresqlBackup",
 				// The archive's own passphrase decrypts: no default from the drill.
-				rootConfig: "archive", rootFlags: "--rclone-config " + drillRC + " --passphrase-file /run/secrets/archive-pass \"$@\"",
-				rootPgBin: "-postgresql-17.7",
+				rootJSON: m{"remote": "archive-target-database:", "rclone-config": drillRC, "passphrase-file": "/run/secrets/archive-pass",
+					"pg-bin": "PGBIN", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip",
+					"state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"},
 			}},
 	}
 	var inputs []any
@@ -160,12 +159,13 @@ func TestDrillModule(t *testing.T) {
 			if !strings.HasSuffix(got.Drill.PostgresqlPath, w.pg) {
 				t.Errorf("drill PostgreSQL %s, want ...%s", got.Drill.PostgresqlPath, w.pg)
 			}
-			wantExec := got.PackagePath + "/bin/pgarchive --config " + got.Drill.ConfigPath + w.extra + " --pg-bin " + got.Drill.PostgresqlPath + "/bin " + w.execArgs
+			wantExec := got.PackagePath + "/bin/pgarchive --config " + got.Drill.ConfigPath + w.extra + " drill"
+			paths := map[string]any{"PGBIN": got.Drill.PostgresqlPath + "/bin"}
 			if w.checks != nil {
 				if got.Drill.ChecksPath == nil || got.Drill.ChecksJSON == nil {
 					t.Fatalf("checks %v set but no checks file", w.checks)
 				}
-				wantExec = strings.Replace(wantExec, "CHECKS", *got.Drill.ChecksPath, 1)
+				paths["CHECKS"] = *got.Drill.ChecksPath
 				var gotChecks, wantChecks any
 				if err := json.Unmarshal([]byte(*got.Drill.ChecksJSON), &gotChecks); err != nil {
 					t.Fatal(err)
@@ -210,22 +210,10 @@ func TestDrillModule(t *testing.T) {
 				t.Errorf("timer %+v, want OnCalendar %v, Persistent, a random delay, wanted by timers.target", tm, w.onCalendar)
 			}
 
-			// The drill's settings: where the archives are, never a key.
-			var s m
-			if err := json.Unmarshal([]byte(got.Drill.ConfigJSON), &s); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(s, w.drillJSON) {
-				t.Errorf("drill settings %s\nwant %v", got.Drill.ConfigJSON, w.drillJSON)
-			}
-			if !strings.Contains(got.Drill.ConfigBuild, got.PackagePath+`/bin/pgarchive check-config "$jsonPath"`) {
-				t.Errorf("the drill's settings file is not validated at build time: %q", got.Drill.ConfigBuild)
-			}
-			f := filepath.Join(t.TempDir(), "pgarchive-read.json")
-			os.WriteFile(f, []byte(got.Drill.ConfigJSON), 0o644)
-			if out, err := exec.Command(bin, "check-config", f).CombinedOutput(); err != nil {
-				t.Errorf("check-config: %v\n%s", err, out)
-			}
+			// The drill's settings: where the archives are, its own key by
+			// credential path (never the archive units' keys) and its section.
+			checkSettings(t, bin, "drill", settingsFile{got.Drill.ConfigPath, got.Drill.ConfigJSON, got.Drill.ConfigBuild}, got.PackagePath,
+				withPaths(w.drillJSON, paths).(m))
 
 			// The archive units are there exactly when the archive half is.
 			for name, bu := range got.Units {
@@ -242,21 +230,7 @@ func TestDrillModule(t *testing.T) {
 			if _, ok := got.Units[w.backup]; w.backup != "" && !ok {
 				t.Errorf("no %s among %v", w.backup, keys(got.Units))
 			}
-			if w.rootConfig == "drill" && got.ConfigPath != got.Drill.ConfigPath {
-				t.Errorf("root's settings file %s, want the drill's %s on a verifier host", got.ConfigPath, got.Drill.ConfigPath)
-			}
-			if w.rootConfig == "archive" && got.ConfigPath == got.Drill.ConfigPath {
-				t.Errorf("root's settings file is the drill's on an archive host")
-			}
-
-			if len(got.Wrappers) != 1 || got.Wrappers[0].Name != "pgarchive" {
-				t.Fatalf("systemPackages %+v, want one wrapper named pgarchive", got.Wrappers)
-			}
-			text := got.Wrappers[0].Text
-			if line := "exec " + got.PackagePath + "/bin/pgarchive --config " + got.ConfigPath + " " + w.rootFlags; !strings.Contains(text, line) {
-				t.Errorf("wrapper lacks %q:\n%s", line, text)
-			}
-			checkWrapper(t, text, got.PackagePath, w.rootPgBin, w.rootKey)
+			checkRoot(t, bin, got, withPaths(w.rootJSON, paths).(m), w.extra)
 
 			verifyUnits(t, bin, u, tm)
 		})
@@ -267,8 +241,12 @@ func TestDrillModule(t *testing.T) {
 		if _, ok := got.Units["pgarchive-drill"]; ok || len(got.Timers) != 0 {
 			t.Errorf("drill unit or timers without drill.enable: %v %v", keys(got.Units), got.Timers)
 		}
-		// restore --into needs psql: the local server's.
-		checkWrapper(t, got.Wrappers[0].Text, got.PackagePath, "-postgresql-16.11", "")
+		// restore --into needs psql: the local server's; no default key.
+		var root m
+		json.Unmarshal([]byte(got.Root.JSON), &root)
+		if pg, _ := root["pg-bin"].(string); !strings.HasSuffix(pg, "-postgresql-16.11/bin") || root["identity-file"] != nil {
+			t.Errorf("root settings %s: want the server's psql and no drill key", got.Root.JSON)
+		}
 	})
 	t.Run("nothing enabled", func(t *testing.T) {
 		got := res.Cases[len(cases)+1]
@@ -286,14 +264,6 @@ func TestDrillModule(t *testing.T) {
 			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{})})},
 		{"identity and passphrase", "services.pgarchive.drill: set exactly one of drill.identityFile or drill.passphraseFile, not both.",
 			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"identityFile": drillIdentity, "passphraseFile": "/run/secrets/pass"})})},
-		{"identity in the store", "services.pgarchive.drill.identityFile is " + store + "id, inside the world-readable Nix store",
-			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"identityFile": store + "id"})})},
-		{"passphrase in the store", "services.pgarchive.drill.passphraseFile is " + store + "pass, inside the world-readable Nix store",
-			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"passphraseFile": store + "pass"})})},
-		{"inherited rclone.conf in the store", "services.pgarchive.drill.rcloneConfigFile is " + store + "rclone.conf, inside the world-readable Nix store",
-			pgarchive(m{"rcloneConfigFile": store + "rclone.conf", "drill": drillOn(m{"identityFile": drillIdentity})})},
-		{"environment file in the store", "services.pgarchive.environmentFile is " + store + "env, inside the world-readable Nix store",
-			pgarchive(m{"rcloneConfigFile": drillRC, "environmentFile": store + "env", "drill": drillOn(m{"identityFile": drillIdentity})})},
 		{"no rclone.conf", "services.pgarchive.drill.rcloneConfigFile is not set",
 			pgarchive(m{"drill": drillOn(m{"identityFile": drillIdentity})})},
 		{"passphrase drill of public-key archives", "the archives are encrypted to public keys (recipients), so the drill needs drill.identityFile",
@@ -302,12 +272,35 @@ func TestDrillModule(t *testing.T) {
 		{"identity drill of passphrase archives", "the archives are encrypted with services.pgarchive.passphraseFile, so the drill needs drill.passphraseFile",
 			m{"services": m{"postgresqlBackup": m{"enable": true}, "pgarchive": m{"enable": true, "passphraseFile": "/run/secrets/pass", "rcloneConfigFile": drillRC,
 				"drill": drillOn(m{"identityFile": drillIdentity})}}}},
-		{"a maxAge in days", `services.pgarchive.drill.maxAge = "8d" is not a duration pgarchive accepts`,
-			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"identityFile": drillIdentity, "maxAge": "8d"})})},
 		{"checks for a database not drilled", "services.pgarchive.drill.checks has checks for db3, which drill.databases (db1) leaves out",
 			pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"identityFile": drillIdentity, "databases": []string{"db1"},
 				"checks": m{"db3": checks["db1"], "*": checks["*"]}})})},
 	}
+	// Secrets in the world-readable store: refused by the options' type.
+	for _, f := range []struct {
+		option, value string
+		in            m
+	}{
+		{"services.pgarchive.drill.identityFile", store + "id", pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"identityFile": store + "id"})})},
+		{"services.pgarchive.drill.passphraseFile", store + "pass", pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"passphraseFile": store + "pass"})})},
+		{"services.pgarchive.rcloneConfigFile", store + "rclone.conf", pgarchive(m{"rcloneConfigFile": store + "rclone.conf", "drill": drillOn(m{"identityFile": drillIdentity})})},
+		{"services.pgarchive.drill.rcloneConfigFile", store + "ro.conf", pgarchive(m{"drill": drillOn(m{"identityFile": drillIdentity, "rcloneConfigFile": store + "ro.conf"})})},
+		{"services.pgarchive.environmentFile", store + "env", pgarchive(m{"rcloneConfigFile": drillRC, "environmentFile": store + "env", "drill": drillOn(m{"identityFile": drillIdentity})})},
+	} {
+		t.Run("type refuses "+f.option+" in the store", func(t *testing.T) {
+			_, err := evalModule(t, lib, []any{f.in})
+			expectTypeError(t, err, f.option, f.value)
+		})
+	}
+	// Durations and names are the binary's to parse: the build refuses them.
+	t.Run("build refuses a maxAge in days", func(t *testing.T) {
+		res, err := evalModule(t, lib, []any{pgarchive(m{"rcloneConfigFile": drillRC, "drill": drillOn(m{"identityFile": drillIdentity, "maxAge": "8d"})})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.Cases[0].Drill
+		expectBuildRefusal(t, bin, settingsFile{d.ConfigPath, d.ConfigJSON, d.ConfigBuild}, `drill: max-age "8d"`)
+	})
 	for _, f := range failures {
 		t.Run("rejects "+f.name, func(t *testing.T) {
 			_, err := evalModule(t, lib, []any{f.in})
@@ -326,79 +319,42 @@ func TestDrillModule(t *testing.T) {
 	}
 }
 
-// checkWrapper runs root's wrapper with the pgarchive it execs replaced by a
-// script that prints what it got, for the defaults it must and must not set.
-func checkWrapper(t *testing.T, text, pkgPath, pgBinSuffix, key string) {
+// checkRoot checks root's wrapper: it only sources the environment file
+// and runs the binary with its own settings file (no argument parsing of its
+// own), and those settings are want and pass check-config.
+func checkRoot(t *testing.T, bin string, got evalCase, want m, extra string) {
 	t.Helper()
-	dir := t.TempDir()
-	fake := filepath.Join(dir, "pgarchive")
-	os.WriteFile(fake, []byte("#!/bin/sh\necho \"PG_BIN=${PGARCHIVE_PG_BIN-} IDENTITY=${PGARCHIVE_IDENTITY_FILE-} PASSPHRASE=${PGARCHIVE_PASSPHRASE_FILE-} ARGS=$*\"\n"), 0o755)
-	script := filepath.Join(dir, "wrapper")
-	// The environment file exists only on the host.
-	text = regexp.MustCompile(`(?m)^source .*$`).ReplaceAllString(text, "source /dev/null")
-	os.WriteFile(script, []byte(strings.ReplaceAll(text, pkgPath+"/bin/pgarchive", fake)), 0o755)
-	run := func(env []string, args ...string) string {
-		cmd := exec.Command("bash", append([]string{script}, args...)...)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("wrapper %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
+	if len(got.Wrappers) != 1 || got.Wrappers[0].Name != "pgarchive" {
+		t.Fatalf("systemPackages %+v, want one wrapper named pgarchive", got.Wrappers)
 	}
-	field := func(out, name string) string {
-		m := regexp.MustCompile(name + `=(\S*)`).FindStringSubmatch(out)
-		if m == nil {
-			return ""
-		}
-		return m[1]
+	text := got.Wrappers[0].Text
+	line := "exec " + got.PackagePath + "/bin/pgarchive --config " + got.Root.Path + extra + ` "$@"`
+	if !strings.Contains(strings.Join(strings.Fields(text), " "), line) {
+		t.Errorf("wrapper lacks %q:\n%s", line, text)
 	}
+	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "set ") && !strings.HasPrefix(l, "source ") && !strings.HasPrefix(l, "exec ") {
+			t.Errorf("wrapper does more than source and exec: %q", l)
+		}
+	}
+	checkSettings(t, bin, "root", got.Root, got.PackagePath, want)
+}
 
-	out := run(nil, "list", "--database", "db1")
-	if pg := field(out, "PG_BIN"); (pgBinSuffix == "" && pg != "") || (pgBinSuffix != "" && !strings.HasSuffix(pg, pgBinSuffix+"/bin")) {
-		t.Errorf("PGARCHIVE_PG_BIN = %q, want ...%s/bin (empty: none)", pg, pgBinSuffix)
-	}
-	if !strings.HasSuffix(out, "list --database db1") {
-		t.Errorf("arguments not passed on: %s", out)
-	}
-	var keyVar, keyPath string
-	if key != "" {
-		keyVar, keyPath, _ = strings.Cut(key, "=")
-	}
-	gotKey := func(out string) string {
-		for _, v := range []string{"IDENTITY", "PASSPHRASE"} {
-			if p := field(out, v); p != "" {
-				return "PGARCHIVE_" + v + "_FILE=" + p
-			}
+// withPaths replaces placeholder strings (PGBIN, CHECKS) in v.
+func withPaths(v any, paths map[string]any) any {
+	switch x := v.(type) {
+	case m:
+		out := m{}
+		for k, e := range x {
+			out[k] = withPaths(e, paths)
 		}
-		return ""
-	}
-	if g := gotKey(out); g != key {
-		t.Errorf("default key %q, want %q", g, key)
-	}
-	if out := run([]string{"PGARCHIVE_PG_BIN=/opt/pg/bin"}, "list"); field(out, "PG_BIN") != "/opt/pg/bin" {
-		t.Errorf("the wrapper overrides the caller's PGARCHIVE_PG_BIN: %s", out)
-	}
-	if keyVar == "" {
-		return
-	}
-	// The caller's own key, by flag or environment, is never joined by the default.
-	for _, args := range [][]string{
-		{"verify", "--deep", "--identity-file", "/root/other"},
-		{"restore", "--database", "db1", "--passphrase-file=/root/pass"},
-		{"verify", "-i", "/root/other"},
-	} {
-		if out := run(nil, args...); gotKey(out) != "" {
-			t.Errorf("wrapper %v still sets a default key: %s", args, out)
+		return out
+	case string:
+		if p, ok := paths[x]; ok {
+			return p
 		}
 	}
-	other := "PGARCHIVE_PASSPHRASE_FILE"
-	if keyVar == other {
-		other = "PGARCHIVE_IDENTITY_FILE"
-	}
-	if out := run([]string{other + "=/root/mine"}, "verify"); strings.Contains(out, keyPath) {
-		t.Errorf("wrapper adds %s to the caller's %s: %s", keyPath, other, out)
-	}
+	return v
 }
 
 // verifyUnits checks the drill's service and timer with systemd-analyze,

@@ -8,8 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -127,34 +127,57 @@ func verifyAll(t *testing.T, bin string, got evalCase) {
 	analyzeVerify(t, files)
 }
 
-// runWrapper runs root's wrapper with the pgarchive it execs replaced by a
-// script that prints what it got.
-func runWrapper(t *testing.T, text, pkgPath string, env []string, args ...string) string {
+// execArgs splits an Exec line as systemd does for the arguments the module
+// writes: words separated by spaces, double-quoted words unquoted with C
+// escapes, and $$ and %% undoubled (the module escapes both). %i and
+// ${CREDENTIALS_DIRECTORY} are left for the caller to substitute.
+func execArgs(t *testing.T, line string) []string {
 	t.Helper()
-	dir := t.TempDir()
-	fake := filepath.Join(dir, "pgarchive")
-	os.WriteFile(fake, []byte("#!/bin/sh\necho \"PG_BIN=${PGARCHIVE_PG_BIN-} ARGS=$*\"\n"), 0o755)
-	text = regexp.MustCompile(`(?m)^source .*$`).ReplaceAllString(text, "source /dev/null")
-	script := filepath.Join(dir, "wrapper")
-	os.WriteFile(script, []byte(strings.ReplaceAll(text, pkgPath+"/bin/pgarchive", fake)), 0o755)
-	cmd := exec.Command("bash", append([]string{script}, args...)...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("wrapper %v: %v\n%s", args, err, out)
+	var out []string
+	for rest := strings.TrimSpace(line); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		var word string
+		if rest[0] == '"' {
+			end := 1
+			for end < len(rest) && (rest[end] != '"' || rest[end-1] == '\\') {
+				end++
+			}
+			if end >= len(rest) {
+				t.Fatalf("unterminated quote in %s", line)
+			}
+			w, err := strconv.Unquote(rest[:end+1])
+			if err != nil {
+				t.Fatalf("%s: %v", rest[:end+1], err)
+			}
+			word, rest = w, rest[end+1:]
+		} else {
+			word, rest, _ = strings.Cut(rest, " ")
+		}
+		out = append(out, strings.NewReplacer("$$", "$", "%%", "%").Replace(word))
 	}
-	return strings.TrimSpace(string(out))
+	return out
 }
 
-// field returns NAME=value from the fake's output; ARGS is the rest of the line.
-func field(out, name string) string {
-	if name == "ARGS" {
-		_, rest, _ := strings.Cut(out, "ARGS=")
-		return rest
+// expectBuildRefusal writes settings to a file and checks that the real
+// binary's check-config (which the build runs) refuses them naming want.
+func expectBuildRefusal(t *testing.T, bin string, s settingsFile, want string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "settings.json")
+	os.WriteFile(f, []byte(s.JSON), 0o644)
+	out, err := exec.Command(bin, "check-config", f).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("check-config of %s: %v, want a refusal naming %q:\n%s", s.JSON, err, want, out)
 	}
-	m := regexp.MustCompile(name + `=(\S*)`).FindStringSubmatch(out)
-	if m == nil {
-		return ""
+}
+
+// expectTypeError checks that evaluation failed on the option's type, the
+// way NixOS refuses a bad definition, naming the option and the value.
+func expectTypeError(t *testing.T, err error, option, value string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("evaluation succeeded, want %s = %s refused by its type", option, value)
 	}
-	return m[1]
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	if !strings.Contains(msg, "A definition for option `"+option+"' is not of type") || !strings.Contains(msg, value) {
+		t.Fatalf("want %s = %s refused by its type, got:\n%v", option, value, err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -69,6 +70,7 @@ type evalCase struct {
 	Prune       settingsFile     `json:"prune"`
 	Summary     settingsFile     `json:"notifySummary"`
 	Status      settingsFile     `json:"status"`
+	Root        settingsFile     `json:"root"`
 	Drill       struct {
 		ConfigPath     string  `json:"configPath"`
 		ConfigJSON     string  `json:"configJSON"`
@@ -136,7 +138,7 @@ func TestModuleEvaluation(t *testing.T) {
 		envFile  string
 		extra    string // extraArgs as rendered before "archive"
 		settings m
-		wrapper  []string
+		envLine  bool // the wrapper sources the environment file
 	}
 	rc := "/run/secrets/pgarchive/rclone.conf"
 	cases := []struct {
@@ -148,27 +150,23 @@ func TestModuleEvaluation(t *testing.T) {
 			services(m{"databases": []string{"db1", "db2"}}, m{"recipients": []string{recipient}, "rcloneConfigFile": rc}),
 			want{units: map[string]string{"postgresqlBackup-db1": "db1 /var/backup/postgresql/db1.sql.gz", "postgresqlBackup-db2": "db2 /var/backup/postgresql/db2.sql.gz"},
 				creds:    []string{"rclone.conf:" + rc},
-				settings: m{"remote": "archive-target-database:", "recipients": []any{recipient}, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"},
-				wrapper:  []string{"--rclone-config " + rc + ` "$@"`}}},
+				settings: m{"remote": "archive-target-database:", "recipients": []any{recipient}, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"}}},
 		{"subset zstd recipientsFile",
 			services(m{"databases": []string{"db1", "db2"}, "compression": "zstd", "location": "/srv/dumps"},
 				m{"recipientsFile": "/run/secrets/rec", "rcloneConfigFile": rc, "databases": []string{"db2"}, "prefix": "hosts/pg1", "remote": "offsite:", "extraArgs": []string{"--verbose"}}),
 			want{units: map[string]string{"postgresqlBackup-db2": "db2 /srv/dumps/db2.sql.zstd"}, plain: []string{"postgresqlBackup-db1"},
 				creds: []string{"rclone.conf:" + rc, "recipients:/run/secrets/rec"}, extra: " --verbose",
-				settings: m{"remote": "offsite:", "prefix": "hosts/pg1", "recipients-file": "$CREDENTIALS_DIRECTORY/recipients", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/srv/dumps", "dump-compression": "zstd", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"},
-				wrapper:  []string{"--rclone-config " + rc + " --recipients-file /run/secrets/rec --verbose \"$@\""}}},
+				settings: m{"remote": "offsite:", "prefix": "hosts/pg1", "recipients-file": "$CREDENTIALS_DIRECTORY/recipients", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/srv/dumps", "dump-compression": "zstd", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"}}},
 		{"backupAll none identityFile environmentFile",
 			services(m{"compression": "none"}, m{"identityFile": "/run/agenix/id", "rcloneConfigFile": rc, "environmentFile": "/run/secrets/pgarchive.env"}),
 			want{units: map[string]string{"postgresqlBackup": "all /var/backup/postgresql/all.sql"},
 				creds: []string{"rclone.conf:" + rc, "identity:/run/agenix/id"}, envFile: "/run/secrets/pgarchive.env",
-				settings: m{"remote": "archive-target-database:", "identity-file": "$CREDENTIALS_DIRECTORY/identity", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "none", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"},
-				wrapper:  []string{"source /run/secrets/pgarchive.env", "--identity-file /run/agenix/id"}}},
+				settings: m{"remote": "archive-target-database:", "identity-file": "$CREDENTIALS_DIRECTORY/identity", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "none", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"}, envLine: true}},
 		{"explicit backupAll gzip passphraseFile",
 			services(m{"backupAll": true}, m{"passphraseFile": "/run/secrets/pass", "rcloneConfigFile": rc}),
 			want{units: map[string]string{"postgresqlBackup": "all /var/backup/postgresql/all.sql.gz"},
 				creds:    []string{"rclone.conf:" + rc, "passphrase:/run/secrets/pass"},
-				settings: m{"remote": "archive-target-database:", "passphrase-file": "$CREDENTIALS_DIRECTORY/passphrase", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"},
-				wrapper:  []string{"--passphrase-file /run/secrets/pass"}}},
+				settings: m{"remote": "archive-target-database:", "passphrase-file": "$CREDENTIALS_DIRECTORY/passphrase", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "dump-dir": "/var/backup/postgresql", "dump-compression": "gzip", "state-dir": "/var/lib/pgarchive", "backlog-max-size": "10Gi"}}},
 	}
 	var inputs []any
 	for _, c := range cases {
@@ -265,11 +263,19 @@ func TestModuleEvaluation(t *testing.T) {
 			if len(got.Wrappers) != 1 || got.Wrappers[0].Name != "pgarchive" {
 				t.Fatalf("systemPackages %+v, want one wrapper named pgarchive", got.Wrappers)
 			}
-			text := got.Wrappers[0].Text
-			for _, part := range append([]string{"exec " + got.PackagePath + "/bin/pgarchive --config " + got.ConfigPath + " "}, w.wrapper...) {
-				if !strings.Contains(text, part) {
-					t.Errorf("wrapper lacks %q:\n%s", part, text)
+			// Root's settings are the units' with the secret files themselves.
+			files := strings.NewReplacer("$CREDENTIALS_DIRECTORY/rclone.conf", rc, "$CREDENTIALS_DIRECTORY/recipients", "/run/secrets/rec",
+				"$CREDENTIALS_DIRECTORY/identity", "/run/agenix/id", "$CREDENTIALS_DIRECTORY/passphrase", "/run/secrets/pass")
+			root := m{}
+			for k, v := range w.settings {
+				if s, ok := v.(string); ok {
+					v = files.Replace(s)
 				}
+				root[k] = v
+			}
+			checkRoot(t, bin, got, root, w.extra)
+			if hasEnv := strings.Contains(got.Wrappers[0].Text, "source /run/secrets/pgarchive.env"); hasEnv != w.envLine {
+				t.Errorf("wrapper sources the environment file: %v, want %v:\n%s", hasEnv, w.envLine, got.Wrappers[0].Text)
 			}
 		})
 	}
@@ -284,10 +290,6 @@ func TestModuleEvaluation(t *testing.T) {
 			services(m{"databases": []string{"db1"}}, m{"recipientsFile": "/run/r", "passphraseFile": "/run/p", "rcloneConfigFile": rc})},
 		{"no key source", "services.pgarchive: no encryption key: set exactly one of recipients, recipientsFile, identityFile or passphraseFile",
 			services(m{"databases": []string{"db1"}}, m{"rcloneConfigFile": rc})},
-		{"identity in the store", "services.pgarchive.identityFile is /nix/store/0123456789abcdfghijklmnpqrsvwxyz-id, inside the world-readable Nix store",
-			services(m{"databases": []string{"db1"}}, m{"identityFile": "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-id", "rcloneConfigFile": rc})},
-		{"rclone.conf in the store", "services.pgarchive.rcloneConfigFile is /nix/store/0123456789abcdfghijklmnpqrsvwxyz-rclone.conf, inside the world-readable Nix store",
-			services(m{"databases": []string{"db1"}}, m{"recipients": []string{recipient}, "rcloneConfigFile": "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-rclone.conf"})},
 		{"no rclone.conf", "services.pgarchive.rcloneConfigFile is not set",
 			services(m{"databases": []string{"db1"}}, m{"recipients": []string{recipient}})},
 		{"database not dumped", "services.pgarchive.databases lists db3, which services.postgresqlBackup does not dump (it dumps: db1, db2)",
@@ -306,6 +308,51 @@ func TestModuleEvaluation(t *testing.T) {
 				t.Fatalf("want failed assertion %q, got:\n%v", f.message, err)
 			}
 		})
+	}
+	store := "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-"
+	for option, in := range map[string]m{
+		"services.pgarchive.identityFile":     services(m{"databases": []string{"db1"}}, m{"identityFile": store + "id", "rcloneConfigFile": rc}),
+		"services.pgarchive.rcloneConfigFile": services(m{"databases": []string{"db1"}}, m{"recipients": []string{recipient}, "rcloneConfigFile": store + "rclone.conf"}),
+		"services.pgarchive.signingKeyFile": services(m{"databases": []string{"db1"}}, m{"recipients": []string{recipient}, "rcloneConfigFile": rc,
+			"signingKeyFile": store + "key"}),
+	} {
+		t.Run("type refuses "+option+" in the store", func(t *testing.T) {
+			_, err := evalModule(t, lib, []any{in})
+			expectTypeError(t, err, option, store)
+		})
+	}
+}
+
+// A user's own additions to a unit merge with the module's as NixOS merges
+// systemd options (a scalar joins a list), and the module may be imported
+// twice (eval.nix imports nixosModules.default and .pgarchive in every case).
+func TestUserServiceConfigMerges(t *testing.T) {
+	lib := nixpkgsLib(t)
+	res, err := evalModule(t, lib, []any{m{
+		"services": m{"pgarchive": m{"rcloneConfigFile": "/run/secrets/rclone.conf",
+			"prune": m{"enable": true, "keep": m{"last": 1}}, "metrics": m{"textfileDirectory": "/var/lib/metrics"}}},
+		"systemd": m{"services": m{"pgarchive-prune": m{"serviceConfig": m{
+			"LoadCredential": "extra:/run/secrets/extra", "ReadWritePaths": "/srv/also", "Environment": "HTTPS_PROXY=http://proxy:3128",
+			"Nice": 5,
+		}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Cases[0].Units["pgarchive-prune"]
+	sameSet := func(k string, want ...string) {
+		t.Helper()
+		got := toStrings(u.ServiceConfig[k])
+		sort.Strings(got)
+		sort.Strings(want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %v, want %v", k, u.ServiceConfig[k], want)
+		}
+	}
+	sameSet("LoadCredential", "extra:/run/secrets/extra", "rclone.conf:/run/secrets/rclone.conf")
+	sameSet("ReadWritePaths", "/srv/also", "/var/lib/metrics")
+	if u.ServiceConfig["Environment"] != "HTTPS_PROXY=http://proxy:3128" || u.ServiceConfig["Nice"] != 5.0 {
+		t.Errorf("scalars not kept: %v", u.ServiceConfig)
 	}
 }
 

@@ -39,7 +39,7 @@ func TestEveryNixFileParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"flake.nix", "nix/package.nix", "nix/module.nix", "nix/wiring.nix", "nix/lifecycle.nix", "nix/notify.nix", "nix/status.nix", "nix/wrapper.nix", "nix/common.nix", "nix/hardening.nix", "nix/vm-test.nix", "nix/module-eval-check.nix"} {
+	for _, want := range []string{"flake.nix", "nix/package.nix", "nix/module.nix", "nix/wiring.nix", "nix/units.nix", "nix/drill.nix", "nix/prune.nix", "nix/backlog-metrics.nix", "nix/authenticity.nix", "nix/notify.nix", "nix/status.nix", "nix/wrapper.nix", "nix/common.nix", "nix/hardening.nix", "nix/vm-test.nix", "nix/module-eval-check.nix"} {
 		if _, err := os.Stat(filepath.Join(root, want)); err != nil {
 			t.Errorf("missing %s", want)
 		}
@@ -255,10 +255,11 @@ func TestRenderedSettingsPassCheckConfig(t *testing.T) {
 	})
 }
 
-// The root wrapper runs `pgarchive --config <store file> <rootFlags> ...`
-// outside any unit: its flags must replace every $CREDENTIALS_DIRECTORY path,
-// or manual runs would fail for want of credentials.
-func TestRootFlagsReplaceCredentialPaths(t *testing.T) {
+// The root wrapper runs `pgarchive --config <its own settings> ...` outside
+// any unit: its settings must name the secret files themselves where the
+// units' name $CREDENTIALS_DIRECTORY paths, or manual runs would fail for
+// want of credentials.
+func TestRootSettingsReplaceCredentialPaths(t *testing.T) {
 	bin := harness.BuildBinary(t, "./cmd/pgarchive")
 	dir := t.TempDir()
 	identity, _ := harness.AgeKeygen(t, false)
@@ -301,9 +302,16 @@ func TestRootFlagsReplaceCredentialPaths(t *testing.T) {
 	}
 
 	if out, err := run("--config", conf, "archive", "--database", "db1"); err == nil || !strings.Contains(out, "CREDENTIALS_DIRECTORY") {
-		t.Fatalf("without the wrapper's flags the run should fail on $CREDENTIALS_DIRECTORY: %v\n%s", err, out)
+		t.Fatalf("with the units' settings the run should fail on $CREDENTIALS_DIRECTORY: %v\n%s", err, out)
 	}
-	args := append(append([]string{"--config", conf}, r.RootFlags...), "archive", "--database", "db1")
+	if strings.Contains(r.RootSettingsJSON, "CREDENTIALS_DIRECTORY") {
+		t.Fatalf("root's settings name credential paths: %s", r.RootSettingsJSON)
+	}
+	rootConf := filepath.Join(dir, "pgarchive-root.json")
+	if err := os.WriteFile(rootConf, []byte(r.RootSettingsJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", rootConf, "archive", "--database", "db1"}
 	if out, err := run(args...); err != nil {
 		t.Fatalf("pgarchive %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

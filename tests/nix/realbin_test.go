@@ -76,7 +76,7 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 
 	// The store as far as these commands need it.
 	pairs := []string{got.PackagePath + "/bin/pgarchive", bin}
-	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, got.Prune, got.Summary, got.Status, ghost.Status} {
+	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, got.Prune, got.Summary, got.Status, ghost.Status, got.Root} {
 		p := filepath.Join(dir, "settings-"+string(rune('0'+i))+".json")
 		os.WriteFile(p, []byte(s.JSON), 0o644)
 		pairs = append(pairs, s.Path, p)
@@ -103,8 +103,10 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 			os.WriteFile(filepath.Join(creds, id), data, 0o400)
 		}
 		line := toStrings(u.ServiceConfig[exec0])[0]
-		line = strings.NewReplacer("%i", instance, "${CREDENTIALS_DIRECTORY}", creds).Replace(store.Replace(line))
-		args := append(strings.Fields(line), extra...)
+		// As systemd runs it: specifiers expanded, quotes and doubled $
+		// undone; the helper expands $CREDENTIALS_DIRECTORY itself.
+		line = strings.NewReplacer("%i", instance).Replace(store.Replace(line))
+		args := append(execArgs(t, line), extra...)
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Env = append(env, "CREDENTIALS_DIRECTORY="+creds)
 		out, err := cmd.CombinedOutput()
@@ -193,6 +195,12 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 		text := store.Replace(got.Wrappers[0].Text)
 		script := filepath.Join(dir, "wrapper")
 		os.WriteFile(script, []byte(text), 0o755)
+		root := func(args ...string) (string, error) {
+			cmd := exec.Command("bash", append([]string{script}, args...)...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
 		for _, args := range [][]string{
 			{"list"},
 			{"status"},
@@ -200,12 +208,30 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 			{"heal", "--dry-run"},
 			{"prune", "--dry-run", "--keep-last", "1"},
 		} {
-			cmd := exec.Command("bash", append([]string{script}, args...)...)
-			cmd.Env = env
-			out, err := cmd.CombinedOutput()
-			if err != nil {
+			if out, err := root(args...); err != nil {
 				t.Errorf("root's pgarchive %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
+		}
+		// Root's prune plans with the unit's rules and deletes with the
+		// prune unit's rclone.conf: with the archive one gone, list fails
+		// and prune still works.
+		os.Rename(rc, rc+".away")
+		defer os.Rename(rc+".away", rc)
+		if out, err := root("list"); err == nil {
+			t.Errorf("root's list worked without the archive rclone.conf:\n%s", out)
+		}
+		out, err := root("prune", "--dry-run")
+		if err != nil || !strings.Contains(out, "keep-last 3, keep-daily 7, keep-weekly 5, keep-monthly 12, keep-yearly all, keep-within 545d") {
+			t.Errorf("root's prune --dry-run did not use the prune unit's rules and rclone.conf: %v\n%s", err, out)
+		}
+		// A key on the command line replaces root's default key (the
+		// drill's identity): a passphrase alone, which age would refuse to
+		// combine with it.
+		pass := filepath.Join(secrets, "pass")
+		os.WriteFile(pass, []byte("not the key\n"), 0o600)
+		out, _ = root("--passphrase-file", pass, "verify", "--deep", "--latest")
+		if strings.Contains(out, "not both") {
+			t.Errorf("a passphrase given to root's wrapper was combined with the default identity:\n%s", out)
 		}
 	})
 }

@@ -48,7 +48,7 @@ func TestStatusModule(t *testing.T) {
 		}
 		expectConfig(t, "pgarchive-status", u, sandbox(), m{
 			"Type":      "oneshot",
-			"ExecStart": got.PackagePath + "/bin/pgarchive --config " + got.Status.Path + " status --database db1 --database db2 --max-age 30h",
+			"ExecStart": got.PackagePath + "/bin/pgarchive --config " + got.Status.Path + " status",
 			// The archive host's rclone.conf, not prune's.
 			"LoadCredential": []any{"rclone.conf:" + drillRC},
 			// Writes pgarchive-status.prom as the other writers do.
@@ -61,9 +61,11 @@ func TestStatusModule(t *testing.T) {
 		if d := got.Timers["pgarchive-status"].TimerConfig["RandomizedDelaySec"]; d != "5min" {
 			t.Errorf("pgarchive-status timer RandomizedDelaySec = %v, want 5min", d)
 		}
-		// No key, no backlog: the settings of the read side plus metrics.
+		// No key, no backlog: the settings of the read side plus metrics,
+		// and its own section (databases, maxAge), checked by check-config.
 		checkSettings(t, bin, "status", got.Status, got.PackagePath, m{
 			"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "metrics-dir": metricsDir,
+			"status": m{"database": []any{"db1", "db2"}, "max-age": "30h"},
 		})
 		verifyAll(t, bin, got)
 	})
@@ -72,7 +74,7 @@ func TestStatusModule(t *testing.T) {
 		got := verifier
 		u := got.Units["pgarchive-status"]
 		expectConfig(t, "pgarchive-status", u, sandbox(), m{
-			"ExecStart":      got.PackagePath + "/bin/pgarchive --config " + got.Status.Path + " status --max-age 26h",
+			"ExecStart":      got.PackagePath + "/bin/pgarchive --config " + got.Status.Path + " status",
 			"LoadCredential": []any{"rclone.conf:/run/secrets/ro.conf"},
 		})
 		expectAbsent(t, "pgarchive-status", u, "SupplementaryGroups", "ReadWritePaths", "EnvironmentFile")
@@ -80,14 +82,15 @@ func TestStatusModule(t *testing.T) {
 		expectTimer(t, got, "pgarchive-status", "hourly")
 		checkSettings(t, bin, "status", got.Status, got.PackagePath, m{
 			"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf",
+			"status": m{"max-age": "26h"},
 		})
 		if len(got.Tmpfiles) != 0 || len(got.Groups) != 0 {
 			t.Errorf("tmpfiles %v, groups %v on a verifier without metrics", got.Tmpfiles, got.Groups)
 		}
-		// Root's wrapper still reads as the drill does.
-		if got.ConfigPath != got.Drill.ConfigPath {
-			t.Errorf("root's settings %s, want the drill's %s", got.ConfigPath, got.Drill.ConfigPath)
-		}
+		// Root's wrapper still reads as the drill does, and checks what the
+		// unit checks.
+		checkRoot(t, bin, got, m{"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "/run/secrets/ro.conf",
+			"identity-file": drillIdentity, "pg-bin": got.Drill.PostgresqlPath + "/bin", "status": m{"max-age": "26h"}}, "")
 		verifyAll(t, bin, got)
 	})
 
@@ -99,7 +102,7 @@ func TestStatusModule(t *testing.T) {
 		}
 		u := got.Units["pgarchive-status"]
 		expectConfig(t, "pgarchive-status", u, sandbox(), m{
-			"ExecStart":       exe + " --config " + got.Status.Path + " --verbose status --database db.1 --max-age 0",
+			"ExecStart":       exe + " --config " + got.Status.Path + " --verbose status",
 			"LoadCredential":  []any{"rclone.conf:" + statusRC},
 			"EnvironmentFile": []any{statusEnv},
 		})
@@ -107,18 +110,17 @@ func TestStatusModule(t *testing.T) {
 		expectHooks(t, "pgarchive-status", u, true, false)
 		expectTimer(t, got, "pgarchive-status", "*:0/15")
 		expectConfig(t, "pgarchive-notify-failure@", got.Units["pgarchive-notify-failure@"], m{
-			"ExecStart": exe + " --verbose notify --event failure --unit %i --webhook-url-file " + credWebhook + " --format slack --journal-lines 20",
+			"ExecStart": exe + " --verbose notify --event failure --webhook-url-file " + credWebhook + " --format slack --journal-lines 20 --unit %i",
 		})
 
 		// Root gets the wrapper, reading with the check's settings and
 		// rclone.conf.
-		if len(got.Wrappers) != 1 || got.ConfigPath != got.Status.Path {
-			t.Fatalf("wrappers %d, root's settings %s: want one wrapper with the status settings %s", len(got.Wrappers), got.ConfigPath, got.Status.Path)
-		}
-		want := "--config " + got.Status.Path + " --rclone-config " + statusRC + " --verbose status --database db1"
-		if out := runWrapper(t, got.Wrappers[0].Text, got.PackagePath, nil, "status", "--database", "db1"); field(out, "ARGS") != want {
-			t.Errorf("pgarchive status --database db1\n runs %s\nwant %s", field(out, "ARGS"), want)
-		}
+		checkSettings(t, bin, "status", got.Status, got.PackagePath, m{
+			"remote": "archive-target-database:", "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf",
+			"status": m{"database": []any{"db.1"}, "max-age": "0"},
+		})
+		checkRoot(t, bin, got, m{"remote": "archive-target-database:", "rclone-config": statusRC,
+			"status": m{"database": []any{"db.1"}, "max-age": "0"}}, " --verbose")
 		if !strings.Contains(got.Wrappers[0].Text, "source "+statusEnv) {
 			t.Errorf("the wrapper does not source %s:\n%s", statusEnv, got.Wrappers[0].Text)
 		}
@@ -160,14 +162,8 @@ func TestStatusModule(t *testing.T) {
 		name, message string
 		in            m
 	}{
-		{"maxAge in days", `services.pgarchive.status.maxAge = "1d" is not a duration pgarchive accepts: write e.g. 26h`, status(m{"maxAge": "1d"}, nil)},
-		{"negative maxAge", `services.pgarchive.status.maxAge = "-1h" is not a duration`, status(m{"maxAge": "-1h"}, nil)},
 		{"no rclone.conf", "services.pgarchive.status.rcloneConfigFile is not set: the status check needs an rclone.conf",
 			pgarchive(m{"status": m{"enable": true}})},
-		{"rclone.conf in the store", "services.pgarchive.status.rcloneConfigFile is " + store + "rc, inside the world-readable Nix store",
-			status(m{"rcloneConfigFile": store + "rc"}, nil)},
-		{"environment file in the store", "services.pgarchive.environmentFile is " + store + "env, inside the world-readable Nix store",
-			status(m{}, m{"environmentFile": store + "env"})},
 	} {
 		t.Run("rejects "+f.name, func(t *testing.T) {
 			_, err := evalModule(t, lib, []any{f.in})
@@ -178,6 +174,36 @@ func TestStatusModule(t *testing.T) {
 			if !strings.Contains(msg, "Failed assertions:") || !strings.Contains(msg, f.message) {
 				t.Fatalf("want failed assertion %q, got:\n%v", f.message, err)
 			}
+		})
+	}
+	for option, in := range map[string]m{
+		"services.pgarchive.status.rcloneConfigFile": status(m{"rcloneConfigFile": store + "rc"}, nil),
+		"services.pgarchive.environmentFile":         status(m{}, m{"environmentFile": store + "env"}),
+	} {
+		t.Run("type refuses "+option+" in the store", func(t *testing.T) {
+			_, err := evalModule(t, lib, []any{in})
+			expectTypeError(t, err, option, store)
+		})
+	}
+	// What status would refuse at every run fails the build instead: the
+	// binary's own parsers check the settings file.
+	for _, f := range []struct {
+		name, message string
+		in            m
+	}{
+		{"maxAge in days", `status: max-age "1d"`, status(m{"maxAge": "1d"}, nil)},
+		{"negative maxAge", `status: max-age "-1h" must not be negative`, status(m{"maxAge": "-1h"}, nil)},
+		{"database -db", "status: database name", status(m{"databases": []string{"-db"}}, nil)},
+		{"database my db", "status: database name", status(m{"databases": []string{"my db"}}, nil)},
+		{"database .hidden", "status: database name", status(m{"databases": []string{".hidden"}}, nil)},
+		{"empty database", "status: database name", status(m{"databases": []string{""}}, nil)},
+	} {
+		t.Run("build refuses "+f.name, func(t *testing.T) {
+			res, err := evalModule(t, lib, []any{f.in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectBuildRefusal(t, bin, res.Cases[0].Status, f.message)
 		})
 	}
 	// An environment file may supply RCLONE_CONFIG instead.
@@ -192,13 +218,4 @@ func TestStatusModule(t *testing.T) {
 			t.Errorf("EnvironmentFile = %v, want [%s]", u.ServiceConfig["EnvironmentFile"], statusEnv)
 		}
 	})
-	// Names status would refuse at every run fail the evaluation instead.
-	for _, db := range []string{"-db", "my db", ".hidden", ""} {
-		t.Run("rejects database "+db, func(t *testing.T) {
-			_, err := evalModule(t, lib, []any{status(m{"databases": []string{db}}, nil)})
-			if err == nil || !strings.Contains(err.Error(), "services.pgarchive.status.databases") {
-				t.Fatalf("accepted, or the error does not name services.pgarchive.status.databases: %v", err)
-			}
-		})
-	}
 }

@@ -65,16 +65,19 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 			s.expectGroup(t, pgarchiveGID)
 		}
 		prune := b.stub(t, "pgarchive-prune.service")
-		prune.expectArgs(t, "prune --database db1 --keep-last 3 --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly -1 --keep-within 1y6m")
+		prune.expectArgs(t, "prune")
+		prune.expect(t, "SECTION prune")
 		// Its own credentials, not the archive host's.
 		prune.expect(t, "CRED rclone.conf=prune-rclone-conf")
-		b.stub(t, "pgarchive-drill.service").expect(t, "CRED identity=drill-identity")
+		b.stub(t, "pgarchive-drill.service").expect(t, "CRED identity=drill-identity", "SECTION drill")
 		status := b.stub(t, "pgarchive-status.service")
-		status.expectArgs(t, "status --database db1 --database db2 --max-age 30h")
-		status.expect(t, "CRED rclone.conf=archive-rclone-conf", "EXIT 1")
+		status.expectArgs(t, "status")
+		status.expect(t, "CRED rclone.conf=archive-rclone-conf", "SECTION status", "EXIT 1")
 
 		summary := b.stub(t, "pgarchive-notify-summary.service")
-		summary.expectArgs(t, "notify --event summary --webhook-url-file /run/credentials/pgarchive-notify-summary.service/webhook-url --format json")
+		// $CREDENTIALS_DIRECTORY reaches the binary unexpanded ($$ in the
+		// unit); the binary expands it.
+		summary.expectArgs(t, "notify --event summary --webhook-url-file $CREDENTIALS_DIRECTORY/webhook-url --format json")
 		summary.expect(t, "WEBHOOK hook-url-from-file", "CRED rclone.conf=archive-rclone-conf", "dynamic=yes",
 			"STATE listed backlog-db1 backlog-db2", "MODE /srv/pgarchive 750 postgres pgarchive-test", "MODE "+metricsDir+" 2775 root pgarchive-test")
 		summary.expectGroup(t, pgarchiveGID)
@@ -96,7 +99,7 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 			"pgarchive-status.service": "failure",
 		} {
 			hook := b.stub(t, "pgarchive-notify-"+event+"@"+unit+".service")
-			hook.expectArgs(t, "notify --event "+event+" --unit "+unit+" --webhook-url-file /run/credentials/pgarchive-notify-"+event+"@"+unit+".service/webhook-url --format json --journal-lines 5")
+			hook.expectArgs(t, "notify --event "+event+" --webhook-url-file $CREDENTIALS_DIRECTORY/webhook-url --format json --journal-lines 5 --unit "+unit)
 			hook.expect(t, "WEBHOOK hook-url-from-file", "MONITOR unit="+unit+" ", "JOURNAL ok", "dynamic=yes")
 			hook.expectGroup(t, journalGID)
 			if event == "failure" {
@@ -118,7 +121,7 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 		b.stub(t, "pgarchive-prune.service").expect(t, "EXIT 1", "CRED rclone.conf=prune-rclone-conf")
 		hook := b.stub(t, "pgarchive-notify-failure@pgarchive-prune.service.service")
 		// Unsplit, unexpanded: exactly the option's value.
-		hook.expectArgs(t, "notify --event failure --unit pgarchive-prune.service --webhook-url "+plainURL+" --format slack --journal-lines 20")
+		hook.expectArgs(t, "notify --event failure --webhook-url "+plainURL+" --format slack --journal-lines 20 --unit pgarchive-prune.service")
 		hook.expect(t, "JOURNAL ok", "MONITOR unit=pgarchive-prune.service result=exit-code")
 	})
 }
@@ -140,7 +143,8 @@ fi
 sub= db= unit= prev= config=
 for a in "$@"; do
   case "$prev" in
-    --webhook-url-file) echo "WEBHOOK $(cat "$a")" ;;
+    # The binary expands a leading $CREDENTIALS_DIRECTORY itself.
+    --webhook-url-file) echo "WEBHOOK $(cat "${a/#'$CREDENTIALS_DIRECTORY'/${CREDENTIALS_DIRECTORY-}}")" ;;
     --unit) unit=$a ;;
     --database) db=${db:-$a} ;;
     --config) config=$a ;;
@@ -149,6 +153,8 @@ for a in "$@"; do
   prev=$a
 done
 status=0
+# The scheduled commands read their options from their section.
+if [ -n "$config" ] && grep -q "\"$sub\":{" "$config"; then echo "SECTION $sub"; fi
 case "$sub" in
   archive|prune|drill|status)
     tmp=$(mktemp "$metrics/.pgarchive-$sub.XXXXXX") && echo "pgarchive_stub 1" > "$tmp" && chmod 0644 "$tmp" &&
@@ -213,7 +219,7 @@ func bootUnits(t *testing.T, nspawn string, got evalCase, extra map[string]strin
 	// Store paths: the package becomes /opt/pgarchive, each settings file a
 	// copy in it.
 	pairs := []string{got.PackagePath + "/bin/pgarchive", opt + "/bin/pgarchive"}
-	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary} {
+	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary, got.Status} {
 		name := fmt.Sprintf("settings-%d.json", i)
 		write(filepath.Join(root, "opt", name), s.JSON, 0o644)
 		pairs = append(pairs, s.Path, opt+"/"+name)

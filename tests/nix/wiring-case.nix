@@ -11,7 +11,7 @@ in
 {
   settingsJSON = builtins.toJSON (w.settings { inherit (c) cfg backup; });
   credentials = w.credentials c.cfg;
-  rootFlags = w.rootFlags c.cfg;
+  rootSettingsJSON = builtins.toJSON (w.rootSettings { inherit (c) cfg backup; });
   keySources = w.keySources c.cfg;
   units = map (db: {
     inherit db;

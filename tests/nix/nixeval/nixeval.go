@@ -120,9 +120,11 @@ type Unit struct {
 type Rendered struct {
 	SettingsJSON string   `json:"settingsJSON"`
 	Credentials  []string `json:"credentials"`
-	RootFlags    []string `json:"rootFlags"`
-	KeySources   []string `json:"keySources"`
-	Units        []Unit   `json:"units"`
+	// RootSettingsJSON is root's wrapper's settings: the same, with the
+	// secret files themselves instead of credential paths.
+	RootSettingsJSON string   `json:"rootSettingsJSON"`
+	KeySources       []string `json:"keySources"`
+	Units            []Unit   `json:"units"`
 }
 
 // Str is a helper for optional paths.

@@ -25,7 +25,8 @@ let
     # Cases predating signatures leave trust out; their readers accept
     # unsigned archives by default here (mkDefault: a case may say otherwise).
     # module-eval-check.nix and TestAuthenticityModule cover the assertion.
-    modules = [ ./nixos.nix ./postgresql.nix ./postgresql-backup.nix self.nixosModules.default case { _module.args.pkgs = pkgs; }
+    # Both names of the module, as a user may import them: one module.
+    modules = [ ./nixos.nix ./postgresql.nix ./postgresql-backup.nix self.nixosModules.default self.nixosModules.pgarchive case { _module.args.pkgs = pkgs; }
       { services.pgarchive.allowUnsigned = lib.mkDefault true; } ];
   }).config;
 
@@ -43,6 +44,7 @@ let
     prune = settingsFile config.services.pgarchive.prune.configFile;
     notifySummary = settingsFile config.services.pgarchive.notify.summary.configFile;
     status = settingsFile config.services.pgarchive.status.configFile;
+    root = settingsFile config.services.pgarchive.rootConfigFile;
     timers = lib.mapAttrs (_: t: { inherit (t) description wantedBy timerConfig; }) config.systemd.timers;
     drill = {
       configPath = "${drill.configFile}";

@@ -6,10 +6,20 @@
 let
   inherit (lib) mkOption types;
 
-  # As in NixOS' systemd unit options: list definitions from several modules
-  # concatenate (ExecStartPost, LoadCredential), scalars must agree.
+  # As NixOS' systemd unitOption (nixos/lib/systemd-types.nix): as soon as
+  # any definition is a list, all of them concatenate (a user's scalar
+  # LoadCredential joins the module's list); otherwise they must agree.
   primitive = types.oneOf [ types.bool types.int types.str ];
-  unitOption = types.either (types.listOf primitive) primitive;
+  unitOption = lib.mkOptionType {
+    name = "systemd option";
+    description = "systemd unit option (a value or a list of values)";
+    check = v: primitive.check v || (builtins.isList v && lib.all primitive.check v);
+    merge = loc: defs:
+      let defs' = lib.filterOverrides defs; in
+      if lib.any (d: builtins.isList d.value) defs'
+      then lib.concatMap (d: lib.toList d.value) defs'
+      else lib.mergeEqualOption loc defs';
+  };
 
   strList = mkOption { type = types.listOf types.str; default = [ ]; };
 

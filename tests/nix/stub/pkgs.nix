@@ -14,7 +14,7 @@ let
     inherit lib;
     stdenv = {
       hostPlatform.system = system;
-      buildPlatform.canExecute = _: true;
+      buildPlatform = { inherit system; canExecute = _: true; };
     };
     writeShellScriptBin = name: text: fakeDrv name { inherit text; };
     writeText = name: text: fakeDrv name { inherit text; };
