@@ -1,4 +1,5 @@
-# NixOS VM test (flake check "vm"): PostgreSQL, two MinIO servers behind an
+# NixOS VM test (flake check "vm"): PostgreSQL, two Garage S3 servers (one
+# on each node; nixpkgs maintains Garage and its NixOS module) behind an
 # rclone union, keys generated in the VM (no sops), metrics, prune, the
 # status check, notifications to a small webhook listener, the backlog; and a
 # verifier host that runs only the drill and the status check against the
@@ -7,35 +8,31 @@
 { pkgs, module }:
 
 let
-  minioUser = "pgarchive-test";
-  minioPassword = "pgarchive-test-secret";
-
   signer = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzwqLCBOKwYqZDj2BXCl8ooh7X6KxfFgPtR3BL1XCfq root@db1";
 
-  rcloneConf = host: pkgs.writeText "rclone.conf" ''
-    [minio-a]
-    type = s3
-    provider = Minio
-    endpoint = http://${host}:9000
-    access_key_id = ${minioUser}
-    secret_access_key = ${minioPassword}
-    region = us-east-1
-
-    [minio-b]
-    type = s3
-    provider = Minio
-    endpoint = http://${host}:9010
-    access_key_id = ${minioUser}
-    secret_access_key = ${minioPassword}
-    region = us-east-1
-
-    [archive-target-database]
-    type = union
-    upstreams = minio-a:pgarchive minio-b:pgarchive
-    create_policy = all
-    action_policy = all
-    search_policy = ff
-  '';
+  # One single-node Garage per VM: garage-a on machine, garage-b on the
+  # verifier, so stopping one leaves the other. Its S3 keys are made at test
+  # time and written into rclone.conf there.
+  garage = {
+    services.garage = {
+      enable = true;
+      package = pkgs.garage_2;
+      settings = {
+        replication_factor = 1;
+        rpc_bind_addr = "[::]:3901";
+        rpc_public_addr = "127.0.0.1:3901";
+        rpc_secret = "5c1915fa04d0b6739675c61bf5907eb0fe3d9c69850c83820f51b4d25d13868c";
+        s3_api = {
+          s3_region = "garage";
+          api_bind_addr = "[::]:3900";
+          root_domain = ".s3.garage";
+        };
+      };
+    };
+    networking.firewall.allowedTCPPorts = [ 3900 ];
+    # Garage wants at least 1 GiB free for its data.
+    virtualisation.diskSize = 2048;
+  };
 
   # Stores each POSTed body as /var/lib/webhook/NNNN.json.
   webhookListener = pkgs.writeText "webhook-listener.py" ''
@@ -57,26 +54,12 @@ let
     http.server.HTTPServer(("127.0.0.1", 8099), Handler).serve_forever()
   '';
 
-  minioService = port: {
-    wantedBy = [ "multi-user.target" ];
-    environment = {
-      MINIO_ROOT_USER = minioUser;
-      MINIO_ROOT_PASSWORD = minioPassword;
-      MINIO_UPDATE = "off";
-    };
-    serviceConfig = {
-      DynamicUser = true;
-      StateDirectory = "minio-${toString port}";
-      # Reachable from the verifier node too.
-      ExecStart = "${pkgs.minio}/bin/minio server /var/lib/minio-${toString port} --address :${toString port} --console-address 127.0.0.1:${toString (port + 1)}";
-    };
-  };
 in
 pkgs.testers.runNixOSTest {
   name = "pgarchive";
 
   nodes.machine = {
-    imports = [ module ];
+    imports = [ module garage ];
     virtualisation.memorySize = 2048;
     environment.systemPackages = [ pkgs.age pkgs.rclone ];
 
@@ -128,15 +111,12 @@ pkgs.testers.runNixOSTest {
       };
     };
 
-    systemd.services.minio-a = minioService 9000;
-    systemd.services.minio-b = minioService 9010;
-    networking.firewall.allowedTCPPorts = [ 9000 9010 ];
   };
 
   # A host that only checks the archives: no PostgreSQL server, no
   # postgresqlBackup, no archive key; the drill brings its own PostgreSQL.
   nodes.verifier = {
-    imports = [ module ];
+    imports = [ module garage ];
     virtualisation.memorySize = 1536;
     services.pgarchive = {
       rcloneConfigFile = "/run/keys/pgarchive/rclone.conf";
@@ -156,7 +136,38 @@ pkgs.testers.runNixOSTest {
   };
 
   testScript = ''
+    import re
+
     rc = "rclone --config /run/keys/pgarchive/rclone.conf"
+
+    def garage_bucket(node):
+        # A single-node layout, the bucket and a key allowed to use it;
+        # returns (key id, secret).
+        node.wait_for_unit("garage.service")
+        node.wait_for_open_port(3900)
+        node_id = node.succeed("garage node id -q").strip().split("@")[0]
+        node.succeed(f"garage layout assign -z vm -c 1G {node_id}", "garage layout apply --version 1")
+        node.succeed("garage bucket create pgarchive")
+        out = node.succeed("garage key create pgarchive-test")
+        key_id = re.search(r"Key ID: (\S+)", out).group(1)
+        secret = re.search(r"Secret key: (\S+)", out).group(1)
+        node.succeed("garage bucket allow --read --write --owner pgarchive --key pgarchive-test")
+        return key_id, secret
+
+    def rclone_conf(a_host, b_host):
+        section = lambda name, host, key: (
+            f"[{name}]\ntype = s3\nprovider = Other\nendpoint = http://{host}:3900\n"
+            f"access_key_id = {key[0]}\nsecret_access_key = {key[1]}\nregion = garage\nforce_path_style = true\n\n"
+        )
+        return (
+            section("garage-a", a_host, keys["a"]) + section("garage-b", b_host, keys["b"])
+            + "[archive-target-database]\ntype = union\nupstreams = garage-a:pgarchive garage-b:pgarchive\n"
+            + "create_policy = all\naction_policy = all\nsearch_policy = ff\n"
+        )
+
+    def write_conf(node, text):
+        node.succeed("install -d -m 0700 /run/keys/pgarchive")
+        node.succeed(f"cat > /run/keys/pgarchive/rclone.conf << 'EOF'\n{text}EOF", "chmod 0600 /run/keys/pgarchive/rclone.conf")
 
     def archives(upstream):
         return machine.succeed(f"{rc} lsf {upstream}:pgarchive/vmtest/db1 --include '*.age'").split()
@@ -189,16 +200,14 @@ pkgs.testers.runNixOSTest {
             " | age -d -i /run/keys/pgarchive/identity | gunzip"
         )
 
+    start_all()
     machine.wait_for_unit("multi-user.target")
-    machine.wait_for_open_port(9000)
-    machine.wait_for_open_port(9010)
+    verifier.wait_for_unit("multi-user.target")
+    keys = {"a": garage_bucket(machine), "b": garage_bucket(verifier)}
+    write_conf(machine, rclone_conf("127.0.0.1", "verifier"))
     machine.succeed(
-        "install -d -m 0700 /run/keys/pgarchive",
         "age-keygen -o /run/keys/pgarchive/identity",
-        "install -m 0600 ${rcloneConf "127.0.0.1"} /run/keys/pgarchive/rclone.conf",
         "echo http://127.0.0.1:8099/hook > /run/keys/pgarchive/webhook-url",
-        f"{rc} mkdir minio-a:pgarchive",
-        f"{rc} mkdir minio-b:pgarchive",
     )
     machine.wait_until_succeeds("sudo -u postgres psql -d db1 -c 'select 1'")
     machine.succeed(
@@ -207,17 +216,17 @@ pkgs.testers.runNixOSTest {
 
     with subtest("the backup unit dumps, encrypts and uploads to both upstreams"):
         machine.succeed("systemctl start postgresqlBackup-db1.service")
-        for upstream in ["minio-a", "minio-b"]:
+        for upstream in ["garage-a", "garage-b"]:
             assert "pgarchive-marker" in decrypt_latest(upstream)
         machine.succeed("journalctl -u postgresqlBackup-db1 -o verbose | grep -q PGARCHIVE_UPSTREAM=")
         machine.succeed("journalctl PGARCHIVE_DATABASE=db1 | grep -q .")
 
     with subtest("every manifest is signed, and stock ssh-keygen accepts the signature"):
-        names = machine.succeed(f"{rc} lsf minio-a:pgarchive/vmtest/db1 --include '*.manifest.json'").split()
+        names = machine.succeed(f"{rc} lsf garage-a:pgarchive/vmtest/db1 --include '*.manifest.json'").split()
         latest = sorted(names)[-1]
         machine.succeed(
-            f"{rc} cat minio-a:pgarchive/vmtest/db1/{latest} > /tmp/m.json",
-            f"{rc} cat minio-a:pgarchive/vmtest/db1/{latest}.sig > /tmp/m.json.sig",
+            f"{rc} cat garage-a:pgarchive/vmtest/db1/{latest} > /tmp/m.json",
+            f"{rc} cat garage-a:pgarchive/vmtest/db1/{latest}.sig > /tmp/m.json.sig",
             "ssh-keygen -Y check-novalidate -n pgarchive -s /tmp/m.json.sig < /tmp/m.json",
         )
 
@@ -245,12 +254,10 @@ pkgs.testers.runNixOSTest {
 
     with subtest("the verifier's drill restores the newest archive and runs its checks"):
         identity = machine.succeed("base64 -w0 /run/keys/pgarchive/identity").strip()
-        verifier.wait_for_unit("multi-user.target")
+        write_conf(verifier, rclone_conf("machine", "127.0.0.1"))
         verifier.succeed(
-            "install -d -m 0700 /run/keys/pgarchive",
             f"echo {identity} | base64 -d > /run/keys/pgarchive/identity",
             "chmod 0600 /run/keys/pgarchive/identity",
-            "install -m 0600 ${rcloneConf "machine"} /run/keys/pgarchive/rclone.conf",
         )
         verifier.succeed("systemctl start pgarchive-drill.service")
         # One summary entry per database, with journald fields.
@@ -268,12 +275,12 @@ pkgs.testers.runNixOSTest {
     with subtest("status, prune (dry run, then for real) and the summary"):
         machine.succeed("pgarchive status --database db1")
         machine.succeed("test -f /var/lib/prometheus-node-exporter-text/pgarchive-status.prom")
-        assert len(archives("minio-a")) >= 2, archives("minio-a")
+        assert len(archives("garage-a")) >= 2, archives("garage-a")
         plan = machine.succeed("pgarchive prune --dry-run --keep-last 1")
         assert "remove" in plan, plan
-        assert len(archives("minio-a")) >= 2, "a dry run deleted archives"
+        assert len(archives("garage-a")) >= 2, "a dry run deleted archives"
         machine.succeed("systemctl start pgarchive-prune.service")
-        for upstream in ["minio-a", "minio-b"]:
+        for upstream in ["garage-a", "garage-b"]:
             assert len(archives(upstream)) == 1, archives(upstream)
             assert "pgarchive-marker" in decrypt_latest(upstream)
         webhook("success", "pgarchive-prune.service")
@@ -289,20 +296,20 @@ pkgs.testers.runNixOSTest {
         verifier.succeed("journalctl PGARCHIVE_DATABASE=db1 PGARCHIVE_DRILL=failed | grep -q .")
 
     with subtest("a failed upload fails the unit, notifies, and the backlog keeps it for retry"):
-        machine.succeed("systemctl stop minio-b.service")
+        verifier.succeed("systemctl stop garage.service")
         machine.fail("systemctl start postgresqlBackup-db1.service")
         machine.succeed("systemctl is-failed postgresqlBackup-db1.service")
         notice = webhook("failure", "postgresqlBackup-db1.service")[0]
         machine.succeed(f"grep -q '\"database\":\"db1\"' {notice}")
         machine.succeed("find /var/lib/pgarchive/backlog/entries -name data.age | grep -q .")
         machine.fail("pgarchive status --database db1")
-        # The scheduled check fails too (minio-b UNLISTED) and says so.
+        # The scheduled check fails too (garage-b UNLISTED) and says so.
         machine.fail("systemctl start pgarchive-status.service")
         notice = notice_of_last_run("failure", "pgarchive-status.service")[0]
         machine.succeed(f"grep -q '\"unit\":\"pgarchive-status.service\"' {notice}")
         status_ok("0")
-        machine.succeed("systemctl start minio-b.service")
-        machine.wait_for_open_port(9010)
+        verifier.succeed("systemctl start garage.service")
+        verifier.wait_for_open_port(3900)
         machine.succeed("pgarchive retry")
         machine.succeed("pgarchive status --database db1")
         machine.succeed("systemctl start pgarchive-status.service")

@@ -327,3 +327,25 @@ func TestRootSettingsReplaceCredentialPaths(t *testing.T) {
 		t.Fatalf("decrypted archive differs from the dump")
 	}
 }
+
+// pkgs.minio is marked insecure in nixpkgs (abandoned upstream): a flake
+// output that used it would make `nix flake check` and `nix develop`
+// refuse to evaluate. The VM test uses Garage, which nixpkgs maintains.
+func TestNoMinioInFlakeOutputs(t *testing.T) {
+	root := harness.ModuleRoot(t)
+	files, _ := filepath.Glob(filepath.Join(root, "nix", "*.nix"))
+	files = append(files, filepath.Join(root, "flake.nix"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(string(b)), "minio") {
+			t.Errorf("%s mentions minio", f)
+		}
+	}
+	vm, _ := os.ReadFile(filepath.Join(root, "nix", "vm-test.nix"))
+	if !strings.Contains(string(vm), "services.garage") || !strings.Contains(string(vm), "pkgs.garage_2") {
+		t.Error("the VM test does not run Garage")
+	}
+}
