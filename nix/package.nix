@@ -31,7 +31,7 @@ buildGo125Module {
     "-X main.version=${version}${lib.optionalString (rev != null) "+${rev}"}"
   ];
 
-  # The test suite needs PostgreSQL, MinIO, journald and systemd, which the
+  # The test suite needs PostgreSQL, an S3 server, journald and systemd, which the
   # build sandbox lacks; .ci/run runs it against the real servers instead.
   doCheck = false;
 
