@@ -9,7 +9,7 @@ import (
 
 	"github.com/pgarchive/pgarchive/internal/checks"
 	"github.com/pgarchive/pgarchive/internal/drill"
-	"github.com/pgarchive/pgarchive/internal/metrics"
+	"github.com/pgarchive/pgarchive/internal/job"
 )
 
 func drillCommand() *cli.Command {
@@ -99,7 +99,7 @@ func runDrill(c *cli.Context) error {
 		MaxAge: opt.MaxAge, Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"),
 		Now: time.Now, Log: logger,
 	})
-	writeDrillMetrics(s.settings.MetricsDir, out)
+	job.RecordDrill(s.settings.MetricsDir, out, logger)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("drill interrupted (%v); scratch clusters were removed", err)
 	}
@@ -107,22 +107,6 @@ func runDrill(c *cli.Context) error {
 		return fmt.Errorf("drill failed: %w", err)
 	}
 	return nil
-}
-
-// writeDrillMetrics records each database's drill, an interrupted one as
-// failed: it proved nothing. Metrics never fail the drill.
-func writeDrillMetrics(dir string, out []drill.Outcome) {
-	if dir == "" {
-		return
-	}
-	now := time.Now()
-	res := make([]metrics.DrillResult, 0, len(out))
-	for _, o := range out {
-		res = append(res, metrics.DrillResult{Database: o.Database, Time: now, OK: len(o.Failures) == 0})
-	}
-	if err := metrics.WriteDrill(dir, res); err != nil {
-		logger.Warn(fmt.Sprintf("drill: writing metrics: %v", err))
-	}
 }
 
 // drillChecks merges --checks-file with the --check/--expect pairs, which

@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/prune"
+	"github.com/pgarchive/pgarchive/internal/render"
 	"github.com/pgarchive/pgarchive/internal/retention"
 )
 
@@ -130,7 +130,7 @@ func runPrune(c *cli.Context) error {
 		DryRun: c.Bool("dry-run"), RemoveUntrusted: c.Bool("remove-untrusted"), Log: logger,
 		UploadsOlderThan: c.Duration("abort-uploads-older-than"),
 	})
-	writePruneMetrics(s.settings.MetricsDir, s, c.Bool("dry-run"), res, err)
+	job.RecordPrune(s.settings.MetricsDir, s.cat, c.Bool("dry-run"), res, err, logger)
 	if res != nil {
 		switch {
 		case c.Bool("json"):
@@ -140,47 +140,8 @@ func runPrune(c *cli.Context) error {
 				err = jerr
 			}
 		case res.DryRun:
-			printPlans(c, res, policy)
+			render.PrunePlans(c.App.Writer, res, policy)
 		}
 	}
 	return err
-}
-
-func printPlans(c *cli.Context, res *prune.Result, p retention.Policy) {
-	w := c.App.Writer
-	if len(res.Databases) == 0 {
-		fmt.Fprintln(w, "no archives found: nothing to prune")
-		return
-	}
-	for i, d := range res.Databases {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "database %s: %s, as of %s (dry run: nothing deleted)\n", d.Database, describePolicy(p), res.Now.Format(retention.TimeLayout))
-		fmt.Fprint(w, d.Plan.Table())
-		for _, a := range d.Archives {
-			if a.Action == "skip" {
-				fmt.Fprintf(w, "skip %s: %s\n", a.Key, strings.Join(a.Reasons, ", "))
-			}
-		}
-	}
-}
-
-func describePolicy(p retention.Policy) string {
-	var parts []string
-	for _, r := range []struct {
-		name string
-		n    int
-	}{{"last", p.Last}, {"hourly", p.Hourly}, {"daily", p.Daily}, {"weekly", p.Weekly}, {"monthly", p.Monthly}, {"yearly", p.Yearly}} {
-		switch {
-		case r.n == -1:
-			parts = append(parts, "keep-"+r.name+" all")
-		case r.n > 0:
-			parts = append(parts, fmt.Sprintf("keep-%s %d", r.name, r.n))
-		}
-	}
-	if p.Within > 0 {
-		parts = append(parts, "keep-within "+retention.FormatDuration(p.Within))
-	}
-	return strings.Join(parts, ", ")
 }

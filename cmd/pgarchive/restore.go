@@ -1,19 +1,13 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/atomicfile"
-	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/logging"
-	"github.com/pgarchive/pgarchive/internal/pgload"
-	"github.com/pgarchive/pgarchive/internal/restore"
-	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func restoreCommand() *cli.Command {
@@ -98,105 +92,20 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := pickArchive(s, db, c.String("archive"))
-	if err != nil {
-		return err
-	}
-	bar := progress(c, a.Manifest.Ciphertext.Size)
-	r := restore.Open(ctx, restore.CopiesOf(s.ups, a), restore.Options{
-		Manifest: a.Manifest, Identities: ids, Raw: c.Bool("raw"), Log: logger,
-		OnCiphertext: func(n int) {
-			if bar != nil {
-				bar.Add(n)
-			}
-		},
+	return job.Restore(ctx, job.RestoreOptions{
+		Catalog: s.cat, Upstreams: s.ups, Remote: s.settings.Remote, Database: db, Archive: c.String("archive"),
+		Keys: ids, Raw: c.Bool("raw"), Output: output, Stdout: os.Stdout,
+		Into: into, Force: c.Bool("force"), Sanitize: c.String("sanitize"), NoOwner: c.Bool("no-owner"), PgBin: s.settings.PgBin,
+		Progress: progress, Log: logger,
 	})
-	defer r.Close()
-	logger.Info(fmt.Sprintf("%s: restoring %s (%s)", db, a.Key, textfmt.Bytes(a.Manifest.Ciphertext.Size)), "database", db, "archive", a.Key)
-	var what string
-	if into != "" {
-		res, err := pgload.Load(ctx, into, r, pgload.Options{SourceDB: db, Force: c.Bool("force"), Archive: a.Key,
-			Sanitize: c.String("sanitize"), SkipRoles: c.Bool("no-owner"), PgBin: s.settings.PgBin, Log: logger})
-		if err != nil {
-			return err
-		}
-		what = fmt.Sprintf("loaded into database %s", res.Database)
-		if c.String("sanitize") != "" {
-			what += ", sanitized with " + c.String("sanitize")
-		}
-	} else {
-		if err := writeOutput(output, r); err != nil {
-			return err
-		}
-		what = "written to " + output
-		if output == "-" {
-			what = "written to stdout"
-		}
-	}
-	if bar != nil {
-		bar.Finish()
-	}
-	logger.Info(fmt.Sprintf("%s: restored %s from %s (%s) %s", db, a.Key, r.Used, textfmt.Bytes(r.Delivered()), what),
-		"database", db, "archive", a.Key, "upstream", r.Used)
-	return nil
-}
-
-// pickArchive finds the requested archive, or the newest usable one: an
-// untrusted or future-dated archive is never taken for the latest, and
-// each one skipped is named.
-func pickArchive(s *session, db, ref string) (*catalog.Archive, error) {
-	if ref == "" {
-		a := s.cat.Latest(db)
-		for _, x := range s.cat.SuspectNewer(db, a) {
-			logger.Warn(fmt.Sprintf("%s: skipping %s, newer than the archive restored: %s", db, x.Key, x.Why()),
-				"database", db, "archive", x.Key)
-		}
-		if a != nil {
-			return a, nil
-		}
-		if err := s.unlisted(); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("no complete archive of database %s on remote %q that may be restored (pgarchive list shows what there is)", db, s.settings.Remote)
-	}
-	a := s.cat.Find(ref)
-	if a == nil || a.Name.Database != db {
-		return nil, fmt.Errorf("archive %s of database %s not found on remote %q (pgarchive list --database %s shows what there is)", ref, db, s.settings.Remote, db)
-	}
-	if a.Trust == catalog.TrustUntrusted {
-		return nil, fmt.Errorf("%s is %s: refusing to restore it", a.Key, a.Why())
-	}
-	if len(a.CompleteCopies()) == 0 {
-		return nil, fmt.Errorf("%s has no complete copy on any upstream (see pgarchive list --database %s)", a.Key, db)
-	}
-	if a.Future {
-		logger.Warn(fmt.Sprintf("%s: restoring %s as asked, though it is %s", db, a.Key, a.Why()), "database", db, "archive", a.Key)
-	}
-	return a, nil
-}
-
-// writeOutput writes to stdout, or to a file that appears only complete:
-// a temporary file beside it is renamed into place once every check passed.
-func writeOutput(path string, r io.Reader) error {
-	if path == "-" {
-		_, err := io.Copy(os.Stdout, r)
-		return err
-	}
-	err := atomicfile.Write(path, atomicfile.Options{Perm: 0o600, TempTag: "partial"}, func(w io.Writer) error {
-		_, err := io.Copy(w, r)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("--output %w", err)
-	}
-	return nil
 }
 
 // progress draws a bar on a terminal only: under journald or in a pipe,
 // the log lines say what happened.
-func progress(c *cli.Context, size int64) *progressbar.ProgressBar {
+func progress(size int64) (func(int), func()) {
 	if !logging.StderrTerminal() || logHandler == nil || logHandler.Target() != logging.Stderr {
-		return nil
+		return func(int) {}, func() {}
 	}
-	return progressbar.DefaultBytes(size, "restoring")
+	bar := progressbar.DefaultBytes(size, "restoring")
+	return func(n int) { bar.Add(n) }, func() { bar.Finish() }
 }

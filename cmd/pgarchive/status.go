@@ -1,16 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgarchive/pgarchive/internal/metrics"
+	"github.com/pgarchive/pgarchive/internal/job"
+	"github.com/pgarchive/pgarchive/internal/render"
 	"github.com/pgarchive/pgarchive/internal/status"
 )
 
@@ -98,18 +96,14 @@ func runStatus(c *cli.Context) error {
 	}
 	r := status.Check(s.cat, dbs, time.Now().UTC(), maxAge)
 	if c.Bool("json") {
-		err = printStatusJSON(c, r)
+		err = render.StatusJSON(c.App.Writer, r)
 	} else {
-		printStatusTable(c, r)
+		render.StatusTable(c.App.Writer, r)
 	}
 	if err != nil {
 		return err
 	}
-	if dir := s.settings.MetricsDir; dir != "" {
-		if err := metrics.WriteStatus(dir, statusMetrics(r, len(dbs) == 0)); err != nil {
-			logger.Warn(fmt.Sprintf("status: writing metrics: %v", err))
-		}
-	}
+	job.RecordStatus(s.settings.MetricsDir, r, len(dbs) == 0, logger)
 	if !r.OK() {
 		logProblems(r)
 		return errors.New(r.Summary())
@@ -128,83 +122,4 @@ func logProblems(r status.Report) {
 		logger.Error(fmt.Sprintf("status: %s on %s is %s: %s", e.Database, e.Upstream, e.State, e.Detail(r.MaxAge)),
 			"database", e.Database, "upstream", e.Upstream)
 	}
-}
-
-func statusMetrics(r status.Report, all bool) metrics.StatusRun {
-	run := metrics.StatusRun{All: all, Databases: r.Databases()}
-	for _, e := range r.Entries {
-		run.Entries = append(run.Entries, metrics.StatusEntry{
-			Database: e.Database, Upstream: e.Upstream, Listed: e.State != status.Unlisted,
-			Archives: e.Archives, HasNewest: e.Newest != nil, NewestAge: e.Age, OK: e.State == status.OK,
-		})
-	}
-	return run
-}
-
-func printStatusTable(c *cli.Context, r status.Report) {
-	fmt.Fprintln(c.App.Writer, r.Summary())
-	if len(r.Entries) == 0 {
-		return
-	}
-	w := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "DATABASE\tUPSTREAM\tNEWEST ARCHIVE\tAGE\tARCHIVES\tSTATE")
-	for _, e := range r.Entries {
-		newest, age, n := "-", "-", "-"
-		if e.Newest != nil {
-			newest, age = e.Newest.Name.Base(), status.HumanAge(e.Age)
-		}
-		if e.State != status.Unlisted {
-			n = strconv.Itoa(e.Archives)
-		}
-		state := string(e.State)
-		if e.History {
-			state += " (read-only: history)"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Database, e.Upstream, newest, age, n, state)
-	}
-	w.Flush()
-}
-
-type statusJSON struct {
-	OK            bool              `json:"ok"`
-	Summary       string            `json:"summary"`
-	Time          time.Time         `json:"time"`
-	MaxAgeSeconds int64             `json:"max_age_seconds"`
-	Entries       []statusJSONEntry `json:"entries"`
-}
-
-type statusJSONEntry struct {
-	Database   string     `json:"database"`
-	Upstream   string     `json:"upstream"`
-	State      string     `json:"state"`
-	Archive    string     `json:"archive,omitempty"`
-	Key        string     `json:"key,omitempty"`
-	Created    *time.Time `json:"created,omitempty"`
-	AgeSeconds *int64     `json:"age_seconds,omitempty"`
-	Archives   *int       `json:"archives,omitempty"`
-	History    bool       `json:"history,omitempty"` // a :ro or :nc member: nothing new expected there
-	Error      string     `json:"error,omitempty"`
-}
-
-func printStatusJSON(c *cli.Context, r status.Report) error {
-	out := statusJSON{OK: r.OK(), Summary: r.Summary(), Time: r.Now.Truncate(time.Second),
-		MaxAgeSeconds: int64(r.MaxAge / time.Second), Entries: make([]statusJSONEntry, 0, len(r.Entries))}
-	for _, e := range r.Entries {
-		j := statusJSONEntry{Database: e.Database, Upstream: e.Upstream, State: string(e.State), History: e.History}
-		if e.Newest != nil {
-			created, age := e.Newest.Name.Created, int64(e.Age/time.Second)
-			j.Archive, j.Key, j.Created, j.AgeSeconds = e.Newest.Name.Base(), e.Newest.Key, &created, &age
-		}
-		if e.State != status.Unlisted {
-			n := e.Archives
-			j.Archives = &n
-		}
-		if e.Err != nil {
-			j.Error = e.Err.Error()
-		}
-		out.Entries = append(out.Entries, j)
-	}
-	enc := json.NewEncoder(c.App.Writer)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }

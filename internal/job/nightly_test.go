@@ -26,15 +26,16 @@ import (
 // world is two local-folder upstreams (rclone's real local backend), a
 // state directory, a metrics directory and a key.
 type world struct {
-	dir     string
-	a, b    *remote.Upstream
-	keys    *keys.Keys
-	logs    *bytes.Buffer
-	log     *slog.Logger
-	state   string
-	metrics string
-	now     time.Time
-	runs    int
+	dir      string
+	a, b     *remote.Upstream
+	keys     *keys.Keys
+	identity *age.X25519Identity
+	logs     *bytes.Buffer
+	log      *slog.Logger
+	state    string
+	metrics  string
+	now      time.Time
+	runs     int
 }
 
 func newWorld(t *testing.T) *world {
@@ -54,6 +55,7 @@ func newWorld(t *testing.T) *world {
 		*p.up = ups[0]
 	}
 	id, _ := age.GenerateX25519Identity()
+	w.identity = id
 	var err error
 	if w.keys, err = keys.Load(keys.Sources{Recipients: []string{id.Recipient().String()}}); err != nil {
 		t.Fatal(err)
@@ -66,14 +68,14 @@ func (w *world) options(t *testing.T) NightlyOptions {
 	t.Helper()
 	w.runs++
 	path := filepath.Join(w.dir, "db1.sql")
-	os.WriteFile(path, []byte(fmt.Sprintf("-- night %d\nSELECT 1;\n", w.runs)), 0o600)
+	os.WriteFile(path, []byte(fmt.Sprintf("-- night %d\nSELECT 1;\n\n--\n-- PostgreSQL database dump complete\n--\n\n", w.runs)), 0o600)
 	src, err := archive.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
 	now := w.now.Add(time.Duration(w.runs) * 24 * time.Hour)
-	return NightlyOptions{Database: "db1", Remote: "u:", Source: src, Keys: w.keys,
+	return NightlyOptions{Database: "db1", Remote: "u:", Source: src, Keys: w.keys, CheckDump: true,
 		Upstreams: []*remote.Upstream{w.a, w.b}, StateDir: w.state, BacklogMaxSize: 1 << 30, MetricsDir: w.metrics,
 		ReadUpstreams: func(context.Context) ([]*remote.Upstream, error) { return []*remote.Upstream{w.a, w.b}, nil },
 		Log:           w.log, Version: "test", Host: "db-host", Now: func() time.Time { return now }}

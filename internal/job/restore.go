@@ -1,0 +1,139 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/pgarchive/pgarchive/internal/atomicfile"
+	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/pgload"
+	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/restore"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
+)
+
+// RestoreOptions are one restore, resolved and checked by the caller:
+// exactly one of Output and Into is set.
+type RestoreOptions struct {
+	Catalog   *catalog.Catalog
+	Upstreams []*remote.Upstream // in the catalog's order
+	Remote    string             // for messages
+	Database  string
+	Archive   string // a name or key; "" for the newest usable
+	Keys      *keys.Identities
+	Raw       bool // Output only: the dump as stored
+
+	Output string    // a file, or "-" for Stdout
+	Stdout io.Writer // where "-" writes
+
+	Into     string // a libpq connection string
+	Force    bool   // Output: replace a file; Into: replace a non-empty database
+	Sanitize string // Into: SQL file run after the load
+	NoOwner  bool   // Into: skip ownership and grants
+	PgBin    string
+
+	// Progress, if set, is told the ciphertext's size and returns what to
+	// call per chunk read and when done (a terminal's progress bar).
+	Progress func(size int64) (add func(int), done func())
+	Log      *slog.Logger
+}
+
+// Restore chooses the archive, streams it from the first upstream holding
+// a complete copy (carrying on from the next one if that copy fails part
+// way), decrypts and checks it, and writes it to Output or loads it Into a
+// database. Output files appear only complete (atomicfile, tag "partial").
+func Restore(ctx context.Context, opt RestoreOptions) error {
+	db, log := opt.Database, opt.Log
+	a, err := Choose(opt.Catalog, opt.Remote, db, opt.Archive, log)
+	if err != nil {
+		return err
+	}
+	add, done := func(int) {}, func() {}
+	if opt.Progress != nil {
+		add, done = opt.Progress(a.Manifest.Ciphertext.Size)
+	}
+	r := restore.Open(ctx, restore.CopiesOf(opt.Upstreams, a), restore.Options{
+		Manifest: a.Manifest, Identities: opt.Keys, Raw: opt.Raw, Log: log, OnCiphertext: add,
+	})
+	defer r.Close()
+	log.Info(fmt.Sprintf("%s: restoring %s (%s)", db, a.Key, textfmt.Bytes(a.Manifest.Ciphertext.Size)), "database", db, "archive", a.Key)
+	var what string
+	if opt.Into != "" {
+		res, err := pgload.Load(ctx, opt.Into, r, pgload.Options{SourceDB: db, Force: opt.Force, Archive: a.Key,
+			Sanitize: opt.Sanitize, SkipRoles: opt.NoOwner, PgBin: opt.PgBin, Log: log})
+		if err != nil {
+			return err
+		}
+		what = fmt.Sprintf("loaded into database %s", res.Database)
+		if opt.Sanitize != "" {
+			what += ", sanitized with " + opt.Sanitize
+		}
+	} else {
+		if err := writeOutput(opt.Output, opt.Stdout, r); err != nil {
+			return err
+		}
+		what = "written to " + opt.Output
+		if opt.Output == "-" {
+			what = "written to stdout"
+		}
+	}
+	done()
+	log.Info(fmt.Sprintf("%s: restored %s from %s (%s) %s", db, a.Key, r.Used, textfmt.Bytes(r.Delivered()), what),
+		"database", db, "archive", a.Key, "upstream", r.Used)
+	return nil
+}
+
+// Choose finds the requested archive (ref: a name or key), or with ref ""
+// the newest usable one: an untrusted or future-dated archive is never
+// taken for the latest, and each one skipped is named in the log. An
+// untrusted archive is refused even when asked for by name.
+func Choose(cat *catalog.Catalog, remoteName, db, ref string, log *slog.Logger) (*catalog.Archive, error) {
+	if ref == "" {
+		a := cat.Latest(db)
+		for _, x := range cat.SuspectNewer(db, a) {
+			log.Warn(fmt.Sprintf("%s: skipping %s, newer than the archive restored: %s", db, x.Key, x.Why()),
+				"database", db, "archive", x.Key)
+		}
+		if a != nil {
+			return a, nil
+		}
+		if err := Unlisted(cat); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("no complete archive of database %s on remote %q that may be restored (pgarchive list shows what there is)", db, remoteName)
+	}
+	a := cat.Find(ref)
+	if a == nil || a.Name.Database != db {
+		return nil, fmt.Errorf("archive %s of database %s not found on remote %q (pgarchive list --database %s shows what there is)", ref, db, remoteName, db)
+	}
+	if a.Trust == catalog.TrustUntrusted {
+		return nil, fmt.Errorf("%s is %s: refusing to restore it", a.Key, a.Why())
+	}
+	if len(a.CompleteCopies()) == 0 {
+		return nil, fmt.Errorf("%s has no complete copy on any upstream (see pgarchive list --database %s)", a.Key, db)
+	}
+	if a.Future {
+		log.Warn(fmt.Sprintf("%s: restoring %s as asked, though it is %s", db, a.Key, a.Why()), "database", db, "archive", a.Key)
+	}
+	return a, nil
+}
+
+// writeOutput writes to stdout, or to a file that appears only complete:
+// a temporary file beside it is renamed into place once every check passed.
+func writeOutput(path string, stdout io.Writer, r io.Reader) error {
+	if path == "-" {
+		_, err := io.Copy(stdout, r)
+		return err
+	}
+	err := atomicfile.Write(path, atomicfile.Options{Perm: 0o600, TempTag: "partial"}, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("--output %w", err)
+	}
+	return nil
+}
