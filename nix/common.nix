@@ -56,6 +56,35 @@ rec {
     };
   };
 
+  # A secret file option; receiver says which unit gets it.
+  secretOption = { what, example, receiver }: lib.mkOption {
+    type = lib.types.nullOr types.secretPath;
+    default = null;
+    inherit example;
+    description = ''
+      ${what}
+
+      A string path read at run time, e.g. from sops-nix or agenix; it must
+      not be in the Nix store. ${receiver} receives it with
+      `LoadCredential=`, readable only by the unit's user while it runs.
+    '';
+  };
+
+  # The read-only option exposing a unit's build-time checked settings file.
+  settingsOption = { file, what }: lib.mkOption {
+    type = lib.types.package;
+    readOnly = true;
+    internal = true;
+    default = file;
+    description = "The ${what} build-time validated settings file.";
+  };
+
+  # A unit that reads the store needs an rclone.conf from somewhere.
+  rcloneAssertion = { option, value, who, extra ? "" }: {
+    assertion = value != null || cfg.environmentFile != null;
+    message = "services.pgarchive.${option} is not set: ${who} needs an rclone.conf that defines ${cfg.remote}${extra} (set services.pgarchive.rcloneConfigFile or services.pgarchive.${option}, or RCLONE_CONFIG in services.pgarchive.environmentFile).";
+  };
+
   # What pgarchive's own units share, whatever their job: the network for
   # rclone and webhooks, and a sandbox (hardening.nix).
   hardening = import ./hardening.nix;

@@ -33,18 +33,7 @@ let
   drillKeySources = wiring.drillKeySources drill;
   keySources = wiring.keySources cfg;
 
-  drillSecretOption = what: example: mkOption {
-    type = types.nullOr common.types.secretPath;
-    default = null;
-    inherit example;
-    description = ''
-      ${what}
-
-      A string path read at run time, e.g. from sops-nix or agenix; it must
-      not be in the Nix store. The drill unit receives it with
-      `LoadCredential=`, readable only by its transient user while it runs.
-    '';
-  };
+  drillSecretOption = what: example: common.secretOption { inherit what example; receiver = "The drill unit (a transient user)"; };
 
   uncheckedDatabases = lib.filter (db: db != "*" && !(lib.elem db drill.databases)) (lib.attrNames drill.checks);
 
@@ -152,13 +141,7 @@ in
       '';
     };
 
-    configFile = mkOption {
-      type = types.package;
-      readOnly = true;
-      internal = true;
-      default = drillConfigFile;
-      description = "The drill's build-time validated settings file (remote, prefix, rclone.conf, key and its drill section).";
-    };
+    configFile = common.settingsOption { file = drillConfigFile; what = "drill's (remote, prefix, rclone.conf, key, drill section)"; };
 
 
     checksFile = mkOption {
@@ -180,10 +163,7 @@ in
           else
             "services.pgarchive.drill: set exactly one of drill.identityFile or drill.passphraseFile, not both.";
       }
-      {
-        assertion = drill.rcloneConfigFile != null || cfg.environmentFile != null;
-        message = "services.pgarchive.drill.rcloneConfigFile is not set: the drill needs an rclone.conf that defines ${cfg.remote} (set services.pgarchive.rcloneConfigFile or services.pgarchive.drill.rcloneConfigFile, or RCLONE_CONFIG in services.pgarchive.environmentFile).";
-      }
+      (common.rcloneAssertion { option = "drill.rcloneConfigFile"; value = drill.rcloneConfigFile; who = "the drill"; })
       {
         # age's scrypt stanza and public-key stanzas never mix: archives
         # written with a passphrase open only with it, and vice versa.

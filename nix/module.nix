@@ -57,19 +57,7 @@ let
     };
   };
 
-  secretFileOption = what: example: mkOption {
-    type = types.nullOr common.types.secretPath;
-    default = null;
-    inherit example;
-    description = ''
-      ${what}
-
-      A string path read at run time, e.g. from sops-nix or agenix; it must
-      not be in the Nix store. The backup unit receives it with
-      `LoadCredential=`, so only the unit's `postgres` user can read it, and
-      only while the unit runs.
-    '';
-  };
+  secretFileOption = what: example: common.secretOption { inherit what example; receiver = "The backup unit (user `postgres`)"; };
 
   keySources = wiring.keySources cfg;
   dumped = wiring.dumpedDatabases backupCfg;
@@ -184,13 +172,7 @@ in
       '';
     };
 
-    configFile = mkOption {
-      type = types.package;
-      readOnly = true;
-      internal = true;
-      default = archiveConfigFile;
-      description = "The archive units' generated, build-time validated settings file, for units of your own.";
-    };
+    configFile = common.settingsOption { file = archiveConfigFile; what = "archive units' (for units of your own)"; };
   };
 
   config = lib.mkIf cfg.enable {

@@ -130,13 +130,7 @@ in
         description = "When to send the summary, as systemd calendar events (`OnCalendar=`).";
       };
 
-      configFile = mkOption {
-        type = types.package;
-        readOnly = true;
-        internal = true;
-        default = summaryConfigFile;
-        description = "The summary's build-time validated settings file (remote, prefix, rclone.conf, backlog).";
-      };
+      configFile = common.settingsOption { file = summaryConfigFile; what = "summary's (remote, prefix, rclone.conf, backlog)"; };
     };
   };
 

@@ -94,21 +94,12 @@ in
       '';
     };
 
-    configFile = mkOption {
-      type = types.package;
-      readOnly = true;
-      internal = true;
-      default = pruneConfigFile;
-      description = "The prune unit's build-time validated settings file (remote, prefix, rclone.conf, metrics, keep rules).";
-    };
+    configFile = common.settingsOption { file = pruneConfigFile; what = "prune unit's (remote, prefix, rclone.conf, metrics, keep rules)"; };
   };
 
   config = lib.mkIf prune.enable {
     assertions = [
-      {
-        assertion = prune.rcloneConfigFile != null || cfg.environmentFile != null;
-        message = "services.pgarchive.prune.rcloneConfigFile is not set: prune needs an rclone.conf that defines ${cfg.remote} with credentials allowed to delete (set services.pgarchive.prune.rcloneConfigFile or services.pgarchive.rcloneConfigFile, or RCLONE_CONFIG in services.pgarchive.environmentFile).";
-      }
+      (common.rcloneAssertion { option = "prune.rcloneConfigFile"; value = prune.rcloneConfigFile; who = "prune"; extra = " with credentials allowed to delete"; })
     ];
 
     services.pgarchive.jobs.prune = {

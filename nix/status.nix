@@ -92,21 +92,12 @@ in
       '';
     };
 
-    configFile = mkOption {
-      type = types.package;
-      readOnly = true;
-      internal = true;
-      default = statusConfigFile;
-      description = "The status unit's build-time validated settings file (remote, prefix, rclone.conf, metrics, its status section; no key).";
-    };
+    configFile = common.settingsOption { file = statusConfigFile; what = "status unit's (remote, prefix, rclone.conf, metrics, status section; no key)"; };
   };
 
   config = lib.mkIf status.enable {
     assertions = [
-      {
-        assertion = status.rcloneConfigFile != null || cfg.environmentFile != null;
-        message = "services.pgarchive.status.rcloneConfigFile is not set: the status check needs an rclone.conf that defines ${cfg.remote} (set services.pgarchive.rcloneConfigFile or services.pgarchive.status.rcloneConfigFile, or RCLONE_CONFIG in services.pgarchive.environmentFile).";
-      }
+      (common.rcloneAssertion { option = "status.rcloneConfigFile"; value = status.rcloneConfigFile; who = "the status check"; })
     ];
 
     services.pgarchive.jobs.status = {

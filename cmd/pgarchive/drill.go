@@ -37,6 +37,10 @@ PGARCHIVE_DATABASE, PGARCHIVE_ARCHIVE and PGARCHIVE_DRILL=passed|failed); exit s
 any database failed. initdb refuses to run as root: run drill as an unprivileged user (the
 NixOS unit uses DynamicUser=).
 
+--database, --max-age and --checks-file default to the "drill" section of the --config
+file ({"drill": {"database": ["db1"], "max-age": "26h", "checks-file": "..."}}), where the
+NixOS module writes them; flags win.
+
 Checks: --check SQL and --expect EXPR are paired in order and apply to every database;
 --checks-file FILE.json gives them per database: {"db1": [{"query": "...", "expect": ">= 1"}]},
 with "*" for every database. The query's first column of its first row is compared:

@@ -26,7 +26,10 @@ Keep rules (an archive is kept if any rule keeps it; N = -1 means no limit):
    --keep-hourly N    the newest archive of each of the N newest hours that have one
    --keep-daily N     ... days, --keep-weekly N: ISO weeks, --keep-monthly N, --keep-yearly N
    --keep-within D    every archive younger than D, counted back from now
-Periods are in UTC, like the names. At least one rule is required. Whatever the rules, the
+Periods are in UTC, like the names. At least one rule is required. Without any --keep-*
+flag the rules (and --database) come from the "prune" section of the --config file, where
+the NixOS module writes them; a "rclone-config" there names the credentials allowed to
+delete, unless --rclone-config is given. Whatever the rules, the
 newest archive with a complete copy is always kept. Archives without a complete copy on any
 upstream (failed uploads) never fill a period; they are removed when older than the newest
 complete archive and kept when newer (they may still be uploading).

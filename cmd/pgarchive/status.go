@@ -29,6 +29,8 @@ it holds, its newest) but never STALE or MISSING.
              written without --signing-key); named, and never counted as fresh
    FUTURE    an archive there is named more than --max-clock-skew ahead of this host's
              clock (a wrong clock, or a forgery meant to look fresh forever)
+--database and --max-age default to the "status" section of the --config file ({"status":
+{"database": ["db1"], "max-age": "26h"}}), where the NixOS module writes them; flags win.
 Databases given with --database are expected: one without any archive is MISSING on every
 upstream. Without --database every database found on the remote is checked. No key is
 needed; status never downloads an archive.

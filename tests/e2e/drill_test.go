@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -141,6 +142,23 @@ func TestDrill(t *testing.T) {
 	code, out = d.run(t, "-d", "db1", "-i", d.idPath, "--checks-file", checksFile)
 	if code == 0 || !strings.Contains(out, "db1: drill FAILED") || !strings.Contains(out, "got 1500, want >= 1000000") {
 		t.Fatalf("a failing check must fail the drill (exit %d):\n%s", code, out)
+	}
+
+	// As the NixOS unit runs it: no flags; the database, checks and key
+	// come from the settings file's drill section.
+	conf := filepath.Join(d.dir, "drill.json")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`{"identity-file": %q, "drill": {"database": ["db1"], "max-age": "0", "checks-file": %q}}`,
+		d.idPath, checksFile)), 0o644)
+	d.global = []string{"--config", conf}
+	code, out = d.run(t)
+	if code == 0 || !strings.Contains(out, "got 1500, want >= 1000000") || strings.Contains(out, "db2") {
+		t.Fatalf("the drill section's checks must apply to its one database (exit %d):\n%s", code, out)
+	}
+	os.WriteFile(conf, []byte(fmt.Sprintf(`{"identity-file": %q, "drill": {"database": ["db1"], "max-age": "1ns"}}`, d.idPath)), 0o644)
+	code, out = d.run(t)
+	d.global = nil
+	if code == 0 || !strings.Contains(out, "more than --max-age 1ns") {
+		t.Fatalf("the drill section's max-age must apply (exit %d):\n%s", code, out)
 	}
 
 	code, out = d.run(t, "-d", "db1", "-i", d.idPath, "--max-age", "1ns")
