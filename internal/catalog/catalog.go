@@ -9,6 +9,7 @@ package catalog
 
 import (
 	"bytes"
+	"fmt"
 	"path"
 	"sort"
 	"strings"
@@ -404,4 +405,16 @@ func (c *Catalog) Find(ref string) *Archive {
 		}
 	}
 	return nil
+}
+
+// ListFailures names each upstream that could not be listed, with why, as
+// "upstream: error". Its absence makes every listing incomplete.
+func (c *Catalog) ListFailures() []string {
+	var bad []string
+	for i, err := range c.ListErrs {
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", c.Upstreams[i], err))
+		}
+	}
+	return bad
 }

@@ -67,12 +67,7 @@ func Writable(ups []*remote.Upstream) map[string]bool {
 // Unlisted reports upstreams that could not be listed; their absence makes
 // every listing incomplete, so commands fail after showing the rest.
 func Unlisted(cat *catalog.Catalog) error {
-	var bad []string
-	for i, err := range cat.ListErrs {
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", cat.Upstreams[i], err))
-		}
-	}
+	bad := cat.ListFailures()
 	if len(bad) == 0 {
 		return nil
 	}

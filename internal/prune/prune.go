@@ -164,12 +164,7 @@ func cleanUploads(ctx context.Context, ups []*remote.Upstream, prefix string, op
 // not be listed may hold the only complete copy of an archive, which would
 // then be planned as incomplete and removed everywhere else.
 func unlisted(cat *catalog.Catalog) error {
-	var bad []string
-	for i, err := range cat.ListErrs {
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s (%v)", cat.Upstreams[i], err))
-		}
-	}
+	bad := cat.ListFailures()
 	if len(bad) == 0 {
 		return nil
 	}

@@ -171,7 +171,7 @@ func TestRunRefusesUnlistedUpstream(t *testing.T) {
 	cat := w.scan(t)
 	cat.ListErrs[1] = errors.New("connection refused")
 	_, err := Run(context.Background(), w.ups, cat, "pre", Options{Policy: retention.Policy{Last: 1}, Now: t0, Deletable: []bool{true, true, true}})
-	if err == nil || !strings.Contains(err.Error(), w.dirs[1]+" (connection refused)") || !strings.Contains(err.Error(), "nothing was deleted") {
+	if err == nil || !strings.Contains(err.Error(), w.dirs[1]+": connection refused") || !strings.Contains(err.Error(), "nothing was deleted") {
 		t.Fatalf("err = %v", err)
 	}
 	for i := range w.dirs {
