@@ -49,3 +49,28 @@ func TestFlagClashesAreKnown(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHoistGlobalFlags: never panics, keeps every argument (a permutation),
+// keeps the program name first, and is idempotent.
+func FuzzHoistGlobalFlags(f *testing.F) {
+	f.Add("archive --database db1 --recipient age1x --verbose")
+	f.Add("--config c restore -i k --rclone-config=r -- --verbose")
+	f.Add("drill --check --verbose --expect 1 extra --remote r")
+	app := newApp()
+	f.Fuzz(func(t *testing.T, line string) {
+		in := append([]string{"pgarchive"}, strings.Fields(line)...)
+		out := hoistGlobalFlags(app, in)
+		if len(out) != len(in) || out[0] != "pgarchive" {
+			t.Fatalf("%q -> %q", in, out)
+		}
+		a, b := slices.Clone(in), slices.Clone(out)
+		slices.Sort(a)
+		slices.Sort(b)
+		if !slices.Equal(a, b) {
+			t.Fatalf("%q -> %q: not a permutation", in, out)
+		}
+		if again := hoistGlobalFlags(app, out); !slices.Equal(again, out) {
+			t.Fatalf("not idempotent: %q -> %q -> %q", in, out, again)
+		}
+	})
+}

@@ -94,6 +94,7 @@ func TestExpandCredentials(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(`{"remote":"a:","recipients":["age1x"],"dump-compression":"gzip"}`)
 	f.Add(`{"passphrase-file":"/p"}`)
+	f.Add(`{"drill":{"database":["db1"],"max-age":"26h"},"status":{"max-age":"0"},"prune":{"keep-daily":7,"keep-within":"1y6m"}}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := Parse(strings.NewReader(in))
 		if err != nil {
