@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
@@ -92,12 +93,16 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return job.Restore(ctx, job.RestoreOptions{
+	err = job.Restore(ctx, job.RestoreOptions{
 		Catalog: s.cat, Upstreams: s.ups, Remote: s.settings.Remote, Database: db, Archive: c.String("archive"),
 		Keys: ids, Raw: c.Bool("raw"), Output: output, Stdout: os.Stdout,
 		Into: into, Force: c.Bool("force"), Sanitize: c.String("sanitize"), NoOwner: c.Bool("no-owner"), PgBin: s.settings.PgBin,
 		Progress: progress, Log: logger,
 	})
+	if errors.Is(err, job.ErrInterrupted) {
+		return cli.Exit(err.Error(), exitInterrupted)
+	}
+	return err
 }
 
 // progress draws a bar on a terminal only: under journald or in a pipe,

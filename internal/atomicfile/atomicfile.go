@@ -6,11 +6,13 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Options tune a write. The zero value gives mode 0600 and temporary files
@@ -33,6 +35,31 @@ func TempPattern(path, tag string) string {
 		tag = "tmp"
 	}
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+tag+"-*")
+}
+
+// RemoveStale removes the temporary files of writes to path with this tag
+// that were last written more than olderThan ago: what a process killed
+// with SIGKILL left behind (a live write keeps its file's time fresh). It
+// returns what it removed.
+func RemoveStale(path, tag string, olderThan time.Duration) ([]string, error) {
+	matches, err := filepath.Glob(TempPattern(path, tag))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, m := range matches {
+		fi, err := os.Lstat(m)
+		if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < olderThan {
+			continue
+		}
+		if err := os.Remove(m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, m)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // Write replaces path with what fill writes. Errors name path.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWriteReplaces(t *testing.T) {
@@ -66,5 +67,30 @@ func TestPrepareRunsFirst(t *testing.T) {
 	}
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Fatal("target created despite the failure")
+	}
+}
+
+// A leftover of a killed write is removed; a fresh one (a write in
+// progress) and other files are not.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "db1.sql")
+	old := filepath.Join(dir, ".db1.sql.partial-123")
+	fresh := filepath.Join(dir, ".db1.sql.partial-456")
+	other := filepath.Join(dir, ".db1.sql.tmp-789")
+	for _, f := range []string{old, fresh, other} {
+		os.WriteFile(f, []byte("x"), 0o600)
+	}
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(old, past, past)
+	os.Chtimes(other, past, past)
+	removed, err := RemoveStale(p, "partial", time.Minute)
+	if err != nil || len(removed) != 1 || removed[0] != old {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	for _, f := range []string{fresh, other} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s removed", f)
+		}
 	}
 }

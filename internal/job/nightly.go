@@ -53,7 +53,7 @@ type NightlyOptions struct {
 const NoTrustWarning = "authenticity is not checked: no --trusted-signer is configured, so anyone who can write to the store can plant archives that look genuine"
 
 // ErrInterrupted marks a run stopped by its context (SIGTERM, SIGINT).
-var ErrInterrupted = errors.New("archive interrupted by a signal (SIGTERM or SIGINT)")
+var ErrInterrupted = errors.New("interrupted by a signal (SIGTERM or SIGINT)")
 
 // Nightly is the archive run: yesterday's backlog first (a run that heals
 // it is what makes a failed night cost nothing), then today's dump, spooled
@@ -178,7 +178,7 @@ func interrupted(db string, res *archive.Result) error {
 			left = fmt.Sprintf("%s is complete on %d of %d upstreams; the rest got no manifest", res.Key, held, len(res.Outcomes))
 		}
 	}
-	return fmt.Errorf("%s: %w; %s; the dump is untouched", db, ErrInterrupted, left)
+	return fmt.Errorf("%s: archive %w; %s; the dump is untouched", db, ErrInterrupted, left)
 }
 
 // RecordArchive writes one archive run's metrics: per upstream whether it

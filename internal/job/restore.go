@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/catalog"
@@ -45,11 +46,21 @@ type RestoreOptions struct {
 // a complete copy (carrying on from the next one if that copy fails part
 // way), decrypts and checks it, and writes it to Output or loads it Into a
 // database. Output files appear only complete (atomicfile, tag "partial").
-func Restore(ctx context.Context, opt RestoreOptions) error {
+func Restore(ctx context.Context, opt RestoreOptions) (err error) {
 	db, log := opt.Database, opt.Log
 	a, err := Choose(opt.Catalog, opt.Remote, db, opt.Archive, log)
 	if err != nil {
 		return err
+	}
+	if opt.Output != "" && opt.Output != "-" {
+		// A restore killed with SIGKILL could not remove its partial file.
+		removed, err := atomicfile.RemoveStale(opt.Output, "partial", staleAfter)
+		for _, f := range removed {
+			log.Warn(fmt.Sprintf("removed %s, the partial output of an earlier restore that was killed", f))
+		}
+		if err != nil {
+			log.Warn(fmt.Sprintf("removing partial output of an earlier restore: %v", err))
+		}
 	}
 	add, done := func(int) {}, func() {}
 	if opt.Progress != nil {
@@ -61,6 +72,11 @@ func Restore(ctx context.Context, opt RestoreOptions) error {
 	defer r.Close()
 	log.Info(fmt.Sprintf("%s: restoring %s (%s)", db, a.Key, textfmt.Bytes(a.Manifest.Ciphertext.Size)), "database", db, "archive", a.Key)
 	var what string
+	defer func() {
+		if ctx.Err() != nil && err != nil {
+			err = interruptedRestore(opt, err)
+		}
+	}()
 	if opt.Into != "" {
 		res, err := pgload.Load(ctx, opt.Into, r, pgload.Options{SourceDB: db, Force: opt.Force, Archive: a.Key,
 			Sanitize: opt.Sanitize, SkipRoles: opt.NoOwner, PgBin: opt.PgBin, Log: log})
@@ -85,6 +101,10 @@ func Restore(ctx context.Context, opt RestoreOptions) error {
 		"database", db, "archive", a.Key, "upstream", r.Used)
 	return nil
 }
+
+// staleAfter is how long a partial output must have been left untouched to
+// count as left by a killed restore rather than written by a running one.
+const staleAfter = time.Minute
 
 // Choose finds the requested archive (ref: a name or key), or with ref ""
 // the newest usable one: an untrusted or future-dated archive is never
@@ -119,6 +139,18 @@ func Choose(cat *catalog.Catalog, remoteName, db, ref string, log *slog.Logger) 
 		log.Warn(fmt.Sprintf("%s: restoring %s as asked, though it is %s", db, a.Key, a.Why()), "database", db, "archive", a.Key)
 	}
 	return a, nil
+}
+
+// interruptedRestore says what a restore stopped by a signal left.
+func interruptedRestore(opt RestoreOptions, cause error) error {
+	left := "nothing was loaded"
+	switch {
+	case opt.Into == "" && opt.Output == "-":
+		left = "stdout got part of the dump"
+	case opt.Into == "":
+		left = "the partial output was removed; " + opt.Output + " was not written"
+	}
+	return fmt.Errorf("%s: restore %w; %s (%v)", opt.Database, ErrInterrupted, left, cause)
 }
 
 // writeOutput writes to stdout, or to a file that appears only complete:

@@ -68,11 +68,17 @@ func Open(ctx context.Context, copies []Copy, opt Options) *Reader {
 	return &Reader{ctx: ctx, copies: copies, opt: opt}
 }
 
-// Read implements io.Reader.
+// Read implements io.Reader. Once ctx is done it fails with ctx's error,
+// whatever the copy's backend does with it (a local file ignores it), so
+// a restore stops on SIGTERM instead of running to the end.
 func (r *Reader) Read(p []byte) (int, error) {
 	for {
 		if r.err != nil {
 			return 0, r.err
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			return 0, err
 		}
 		if r.cur == nil {
 			if err := r.openNext(); err != nil {

@@ -320,3 +320,70 @@ func TestBrokenDumpsRefused(t *testing.T) {
 		t.Fatalf("a good dump: %s", r.stderr)
 	}
 }
+
+// TestSIGTERMMidRestore stops restore --output from local upstreams (whose
+// reads never look at a context) while it writes: it exits 143 with a
+// line saying so, and neither the output nor its hidden partial file stays.
+// A partial file a killed restore left behind is removed by the next one.
+func TestSIGTERMMidRestore(t *testing.T) {
+	bin := harness.BuildBinary(t, "./cmd/pgarchive")
+	dir := filepath.Join(t.TempDir(), "demo")
+	dump := filepath.Join(t.TempDir(), "big.sql")
+	os.WriteFile(dump, harness.RandomDump(14, 400<<20, false), 0o600)
+	if r := runBin(t, bin, nil, "--log-target", "stderr", "demo", "--dir", dir, "--dump", dump); r.exit != 0 {
+		t.Fatalf("demo: %s", r.stderr)
+	}
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "restored.sql")
+	args := []string{"restore", "--config", filepath.Join(dir, "pgarchive.json"), "--database", "demo", "--output", out,
+		"-i", filepath.Join(dir, "identity.txt"), "--log-target", "stderr"}
+	cmd := exec.Command(bin, args...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(outDir, ".restored.sql.partial-*")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m, _ := filepath.Glob(partial)
+		if len(m) == 1 && fileSize(m[0]) > 20<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the restore never got going:\n%s", log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 || !strings.Contains(log.String(), "demo: restore interrupted by a signal") ||
+		!strings.Contains(log.String(), "the partial output was removed") {
+		t.Fatalf("want exit 143 and a line saying the restore was interrupted, got %v:\n%s", err, log.String())
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Fatalf("left %v", ents)
+	}
+
+	// As if a restore had been killed with SIGKILL an hour ago.
+	stale := filepath.Join(outDir, ".restored.sql.partial-1234")
+	os.WriteFile(stale, []byte("half a dump"), 0o600)
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, past, past)
+	r := runBin(t, bin, nil, args...)
+	if r.exit != 0 || !strings.Contains(r.stderr, "removed "+stale+", the partial output of an earlier restore that was killed") {
+		t.Fatalf("restore after a killed one: exit %d\n%s", r.exit, r.stderr)
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 1 || ents[0].Name() != "restored.sql" || fileSize(out) != 400<<20+int64(len(harness.RandomDump(0, 0, false))) {
+		t.Fatalf("after the second restore: %v", ents)
+	}
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
