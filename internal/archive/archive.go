@@ -152,7 +152,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		Archive:  name.Base(),
 		Created:  name.Created,
 		Dump: manifest.Dump{Size: sums.plainSize, SHA256: sums.plainSHA256,
-			Compression: job.Source.Compression.Name, Source: job.Source.Kind},
+			Compression: job.Source.Compression.Name, Source: job.Source.Kind, Format: sums.format},
 		Ciphertext: manifest.Blob{Size: cipherSize, SHA256: sums.cipher[rhash.SHA256],
 			MD5: sums.cipher[rhash.MD5], CRC32: sums.cipher[rhash.CRC32], HeaderSHA256: headerPin},
 		Key:       manifest.Key{Recipients: job.Keys.Described},
@@ -231,6 +231,7 @@ func freeName(ctx context.Context, name naming.Name, now time.Time, prefix strin
 }
 
 type sums struct {
+	format string // the dump's format as the dump check found it, "" unchecked
 	plainSize   int64
 	plainSHA256 string
 	cipher      map[rhash.Type]string // hex digests of the ciphertext
@@ -407,6 +408,9 @@ func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, 
 		return nil, 0, "", err
 	}
 	s := &sums{plainSize: n, plainSHA256: plainSum, cipher: map[rhash.Type]string{}}
+	if check != nil {
+		s.format = check.Format()
+	}
 	for t, h := range hs {
 		s.cipher[t] = h.Hex()
 	}

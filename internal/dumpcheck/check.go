@@ -51,7 +51,7 @@ func (c *Checker) Close() error {
 	return r.err
 }
 
-// Format is what Close found: "plain", "custom" or "tar".
+// Format is what Close found: "plain", "dumpall", "custom" or "tar".
 func (c *Checker) Format() string { return c.format }
 
 func judge(compression string, r io.Reader) (string, error) {
@@ -80,7 +80,8 @@ var tarEnd = make([]byte, 1024)
 //     sizes of 4 or 8 bytes, format byte 1 (the table of contents is
 //     pg_restore's to read);
 //   - tar (pg_dump -Ft): "ustar" at offset 257, ending in two zero blocks;
-//   - plain SQL (pg_dump, pg_dumpall): the completion comment near the end.
+//   - plain SQL: the completion comment near the end; "dumpall" when it
+//     begins as pg_dumpall begins ("-- PostgreSQL database cluster dump").
 func (t *Tail) Format() (string, error) {
 	switch {
 	case bytes.HasPrefix(t.head, []byte("PGDMP")):
@@ -95,8 +96,29 @@ func (t *Tail) Format() (string, error) {
 		}
 		return "tar", nil
 	}
-	if err := t.Check(); err != nil {
-		return "plain", fmt.Errorf("%w: %v", ErrBroken, err)
+	f := "plain"
+	if IsDumpall(t.head) {
+		f = "dumpall"
 	}
-	return "plain", nil
+	if err := t.Check(); err != nil {
+		return f, fmt.Errorf("%w: %v", ErrBroken, err)
+	}
+	return f, nil
+}
+
+// IsDumpall reports whether a plain dump's first bytes are pg_dumpall's:
+// its header comment comes before anything else.
+func IsDumpall(head []byte) bool {
+	for _, line := range bytes.SplitN(head, []byte("\n"), 8) {
+		l := bytes.TrimSpace(line)
+		switch {
+		case len(l) == 0 || string(l) == "--":
+			continue
+		case bytes.HasPrefix(l, []byte("-- PostgreSQL database cluster dump")):
+			return true
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -54,13 +54,14 @@ func TestChecker(t *testing.T) {
 		data        []byte
 		format      string
 	}{
-		"plain":          {"none", []byte(plain), "plain"},
-		"gzip":           {"gzip", gz(big), "plain"},
-		"zstd":           {"zstd", zst(big), "plain"},
-		"pg_dumpall":     {"gzip", gz([]byte("SET x;\n--\n-- PostgreSQL database cluster dump complete\n--\n")), "plain"},
-		"custom in gzip": {"gzip", gz(custom), "custom"},
-		"custom":         {"none", custom, "custom"},
-		"tar":            {"none", tb.Bytes(), "tar"},
+		"plain":                      {"none", []byte(plain), "plain"},
+		"gzip":                       {"gzip", gz(big), "plain"},
+		"zstd":                       {"zstd", zst(big), "plain"},
+		"pg_dumpall":                 {"gzip", gz([]byte("--\n-- PostgreSQL database cluster dump\n--\n\nSET x;\n--\n-- PostgreSQL database cluster dump complete\n--\n")), "dumpall"},
+		"plain, then a cluster line": {"gzip", gz([]byte("SET x;\n-- PostgreSQL database cluster dump\n--\n-- PostgreSQL database cluster dump complete\n--\n")), "plain"},
+		"custom in gzip":             {"gzip", gz(custom), "custom"},
+		"custom":                     {"none", custom, "custom"},
+		"tar":                        {"none", tb.Bytes(), "tar"},
 	}
 	for name, c := range good {
 		if f, err := check(c.compression, c.data); err != nil || f != c.format {

@@ -110,6 +110,10 @@ func TestNightlyBacklogThenRetry(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 upstreams do not hold") || res.Failed() != 1 {
 		t.Fatalf("night 1: %v", err)
 	}
+	// The dump check's finding is recorded in the manifest (format 3).
+	if res.Manifest.Format != 3 || res.Manifest.Dump.Format != "plain" {
+		t.Fatalf("manifest format %d, dump format %q", res.Manifest.Format, res.Manifest.Dump.Format)
+	}
 	if w.backlog(t) != 1 || w.manifests(t, "a") != 1 || w.manifests(t, "b") != 0 {
 		t.Fatalf("after night 1: backlog %d, a %d, b %d", w.backlog(t), w.manifests(t, "a"), w.manifests(t, "b"))
 	}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/naming"
@@ -20,7 +22,9 @@ import (
 // changes; readers refuse versions they do not know instead of guessing.
 // Format 2 pins the age header (Blob.HeaderSHA256) so that a signed
 // manifest vouches for the data; format 1 manifests count as unsigned.
-const FormatVersion = 2
+// Format 3 adds the dump's format (Dump.Format), which readers of format 2
+// would refuse as an unknown field.
+const FormatVersion = 3
 
 // OldestFormat is the oldest format readers still accept.
 const OldestFormat = 1
@@ -46,7 +50,16 @@ type Dump struct {
 	SHA256      string `json:"sha256"`
 	Compression string `json:"compression"` // "gzip", "zstd", "none", ...
 	Source      string `json:"source"`      // "file" or "stdin"
+	// Format is what archive's dump check found (format 3 on): "plain"
+	// (pg_dump), "dumpall" (pg_dumpall), "custom" (pg_dump -Fc) or "tar"
+	// (pg_dump -Ft); absent when the check was skipped. Readers that load
+	// a dump look at its first bytes too, so an older manifest loses
+	// nothing.
+	Format string `json:"format,omitempty"`
 }
+
+// DumpFormats are the values of Dump.Format.
+var DumpFormats = []string{"plain", "dumpall", "custom", "tar"}
 
 // Blob is the stored age file. MD5 and CRC32 are present when archive
 // computed them to verify an upstream (S3 single-part uploads, local folders):
@@ -153,6 +166,13 @@ func (m *Manifest) Validate() error {
 	c, ok := naming.CompressionBySuffix(n.Suffix)
 	if !ok || c.Name != m.Dump.Compression {
 		return fmt.Errorf("manifest: compression %q does not match archive %q", m.Dump.Compression, m.Archive)
+	}
+	switch {
+	case m.Dump.Format == "":
+	case m.Format < 3:
+		return fmt.Errorf("manifest: format %d has no dump format", m.Format)
+	case !slices.Contains(DumpFormats, m.Dump.Format):
+		return fmt.Errorf("manifest: dump format %q is not one of %s", m.Dump.Format, strings.Join(DumpFormats, ", "))
 	}
 	if m.Dump.Source != "file" && m.Dump.Source != "stdin" {
 		return fmt.Errorf("manifest: dump source %q is neither file nor stdin", m.Dump.Source)

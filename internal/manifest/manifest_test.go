@@ -13,7 +13,7 @@ func sample() *Manifest {
 		Database: "db1",
 		Archive:  "db1_20261121T142407Z.sql.gz.age",
 		Created:  time.Date(2026, 11, 21, 14, 24, 7, 0, time.UTC),
-		Dump:     Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file"},
+		Dump:     Dump{Size: 1000, SHA256: strings.Repeat("ab", 32), Compression: "gzip", Source: "file", Format: "plain"},
 		Ciphertext: Blob{Size: 1234, SHA256: strings.Repeat("cd", 32), MD5: strings.Repeat("ef", 16), CRC32: "0a1b2c3d",
 			HeaderSHA256: strings.Repeat("12", 32)},
 		Key: Key{Recipients: []Recipient{
@@ -41,7 +41,9 @@ func TestRoundTrip(t *testing.T) {
 
 func TestValidateRejects(t *testing.T) {
 	cases := map[string]func(m *Manifest){
-		"format":        func(m *Manifest) { m.Format = 3 },
+		"format":        func(m *Manifest) { m.Format = 4 },
+		"dump format":   func(m *Manifest) { m.Dump.Format = "directory" },
+		"format in v2":  func(m *Manifest) { m.Format = 2 },
 		"no header pin": func(m *Manifest) { m.Ciphertext.HeaderSHA256 = "" },
 		"pin in v1":     func(m *Manifest) { m.Format = 1 },
 		"db mismatch":   func(m *Manifest) { m.Database = "db2" },
@@ -68,12 +70,25 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
+// Format 2 manifests (without the dump's format) still parse.
+func TestParsesFormat2(t *testing.T) {
+	m := sample()
+	m.Format, m.Dump.Format = 2, ""
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	good, _ := sample().Marshal()
 	for name, in := range map[string]string{
 		"not json":      "hello",
 		"future format": `{"format": 9}`,
-		"unknown field": strings.Replace(string(good), `"format": 2,`, `"format": 2, "surprise": true,`, 1),
+		"unknown field": strings.Replace(string(good), `"format": 3,`, `"format": 3, "surprise": true,`, 1),
 		"trailing":      string(good) + "{}",
 		"huge":          `{"format":1,"database":"` + strings.Repeat("a", MaxSize) + `"}`,
 	} {

@@ -31,6 +31,7 @@ type jsonArchive struct {
 	Size        int64      `json:"size"`
 	DumpSize    int64      `json:"dump_size,omitempty"`
 	Compression string     `json:"compression,omitempty"`
+	Format      string     `json:"format,omitempty"` // plain, dumpall, custom, tar; absent when unknown
 	Complete    int        `json:"complete_copies"`
 	Healthy     bool       `json:"healthy"`
 	Trust       string     `json:"trust"` // unchecked, trusted or untrusted
@@ -47,7 +48,7 @@ func ListJSON(w io.Writer, cat *catalog.Catalog) error {
 			Size: archiveSize(a), Complete: len(a.CompleteCopies()), Healthy: a.Healthy(),
 			Trust: a.Trust.String(), Signer: a.Signer, Future: a.Future}
 		if a.Manifest != nil {
-			j.DumpSize, j.Compression = a.Manifest.Dump.Size, a.Manifest.Dump.Compression
+			j.DumpSize, j.Compression, j.Format = a.Manifest.Dump.Size, a.Manifest.Dump.Compression, a.Manifest.Dump.Format
 		}
 		for i, cp := range a.Copies {
 			jc := jsonCopy{Upstream: cat.Upstreams[i], State: a.State(i).String()}
@@ -79,7 +80,7 @@ func archiveSize(a *catalog.Archive) int64 {
 // one column per upstream, and a summary line.
 func ListTable(out io.Writer, cat *catalog.Catalog) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "DATABASE\tCREATED (UTC)\tSIZE\tARCHIVE\t%s\n", strings.Join(cat.Upstreams, "\t"))
+	fmt.Fprintf(w, "DATABASE\tCREATED (UTC)\tSIZE\tFORMAT\tARCHIVE\t%s\n", strings.Join(cat.Upstreams, "\t"))
 	bad := 0
 	for _, a := range cat.Archives {
 		states := make([]string, len(a.Copies))
@@ -97,8 +98,12 @@ func ListTable(out io.Writer, cat *catalog.Catalog) {
 		if a.Future {
 			created += " FUTURE"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name.Database, created,
-			textfmt.Bytes(archiveSize(a)), a.Name.Base(), strings.Join(states, "\t"))
+		format := "-"
+		if a.Manifest != nil && a.Manifest.Dump.Format != "" {
+			format = a.Manifest.Dump.Format
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name.Database, created,
+			textfmt.Bytes(archiveSize(a)), format, a.Name.Base(), strings.Join(states, "\t"))
 	}
 	w.Flush()
 	fmt.Fprintf(out, "%s on %s", textfmt.Plural(len(cat.Archives), "archive"), textfmt.Plural(len(cat.Upstreams), "upstream"))
