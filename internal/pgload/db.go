@@ -2,9 +2,13 @@ package pgload
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -80,11 +84,75 @@ func contents(ctx context.Context, cfg *pgx.ConnConfig, db string) (string, erro
 	return strings.Join(parts, ", "), nil
 }
 
-func createDatabase(ctx context.Context, conn *pgx.Conn, db string) error {
-	// template0: template1 may hold local additions that would clash with
-	// the dump's objects.
-	_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()+" TEMPLATE template0")
+// createDatabase creates db with options (Props.createOptions: always
+// template0, as template1 may hold local additions that would clash with
+// the dump's objects).
+func createDatabase(ctx context.Context, conn *pgx.Conn, db, options string) error {
+	_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()+options)
 	return err
+}
+
+func roleExists(ctx context.Context, conn *pgx.Conn, role string) (bool, error) {
+	var n int
+	err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname = $1", role).Scan(&n)
+	return n > 0, err
+}
+
+// workName is a fresh database name beside target: the load goes there
+// when target exists, and it takes target's name only once it succeeded.
+// PostgreSQL names are at most 63 bytes.
+func workName(target string) string {
+	suffix := "_pgarchive_" + strings.ToLower(rand.Text()[:8])
+	base := target
+	for len(base)+len(suffix) > 63 {
+		_, size := utf8.DecodeLastRuneInString(base)
+		base = base[:len(base)-size]
+	}
+	return base + suffix
+}
+
+// swapInto gives work the name target, dropping the database that had it:
+// connections to the old database are refused from then on and the open
+// ones ended (a rename needs it alone), the old one is renamed aside, work
+// renamed into place, and the old one dropped. If the rename of work fails,
+// the old database gets its name (and connections) back.
+func swapInto(ctx context.Context, log *slog.Logger, conn *pgx.Conn, work, target string) error {
+	ctx = context.WithoutCancel(ctx) // half a swap is worse than a late signal
+	old := workName(target)
+	t, o, w := pgx.Identifier{target}.Sanitize(), pgx.Identifier{old}.Sanitize(), pgx.Identifier{work}.Sanitize()
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+t+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		return fmt.Errorf("replacing database %q: %w; it is unchanged, the new data is in database %q", target, err, work)
+	}
+	allow := func(name string) { conn.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS true") }
+	var err error
+	for try := 0; try < 5; try++ {
+		var ended int
+		conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", target).Scan(&ended)
+		if ended > 0 {
+			log.Warn(fmt.Sprintf("ended %d connections to database %s to replace it (--force)", ended, target), "database", target)
+		}
+		if _, err = conn.Exec(ctx, "ALTER DATABASE "+t+" RENAME TO "+o); err == nil {
+			break
+		}
+		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+	}
+	if err != nil {
+		allow(t)
+		return fmt.Errorf("replacing database %q: %w; it is unchanged, the new data is in database %q", target, err, work)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+w+" RENAME TO "+t); err != nil {
+		if _, rerr := conn.Exec(ctx, "ALTER DATABASE "+o+" RENAME TO "+t); rerr != nil {
+			return fmt.Errorf("replacing database %q: %w; the old data is in database %q, the new in %q", target, err, old, work)
+		}
+		allow(t)
+		return fmt.Errorf("replacing database %q: %w; it is unchanged, the new data is in database %q", target, err, work)
+	}
+	if err := dropDatabase(ctx, conn, old); err != nil {
+		log.Error(fmt.Sprintf("database %s now holds the restored data, but dropping the old one, renamed %s, failed: %v", target, old, err), "database", target)
+		return nil
+	}
+	log.Info(fmt.Sprintf("replaced database %s with the restored data; the old one was dropped", target), "database", target)
+	return nil
 }
 
 // dropDatabase also ends other sessions (WITH FORCE, PostgreSQL 13+): after
