@@ -56,7 +56,8 @@ Examples:
 			&cli.StringSliceFlag{Name: "check", Usage: "run this `SQL` in each restored database (repeatable, paired with --expect)"},
 			&cli.StringSliceFlag{Name: "expect", Usage: "what the matching --check must return, e.g. \">= 1000\" (`EXPR`)"},
 			&cli.StringFlag{Name: "checks-file", Usage: "per-database checks as JSON `FILE`", TakesFile: true},
-			&cli.StringFlag{Name: "temp-dir", Usage: "create scratch clusters below `DIR` (default $TMPDIR)", TakesFile: true},
+			&cli.StringFlag{Name: "temp-dir", Usage: "create scratch clusters, and the private spool of custom and tar dumps, below `DIR` (default $TMPDIR)", TakesFile: true},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "restore custom-format (pg_dump -Fc) archives with pg_restore --jobs `N`"},
 		}, keyFlags()...),
 		Action: runDrill,
 	}
@@ -100,7 +101,7 @@ func runDrill(c *cli.Context) error {
 	}
 	out := drill.Run(ctx, drill.Job{
 		Databases: dbs, Catalog: s.cat, Upstreams: s.ups, Identities: ids,
-		MaxAge: opt.MaxAge, Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"),
+		MaxAge: opt.MaxAge, Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"), Jobs: c.Int("jobs"),
 		Now: time.Now, Log: logger,
 	})
 	job.RecordDrill(s.settings.MetricsDir, out, logger)

@@ -27,14 +27,26 @@ At the end the dump's SHA-256 is checked against the manifest and a plain-SQL du
 with pg_dump's completion line; otherwise the exit status is 1 and --output FILE is not
 created (output already written to stdout cannot be taken back: check the exit status).
 
---output writes the plain SQL (decompressed; --raw keeps the dump as stored, e.g. .sql.gz).
---into loads it with psql into the database named by a libpq URL or key=value string,
-creating it if absent and refusing a non-empty one unless --force (which DROPS and recreates
-it). The dump's own CREATE DATABASE and \connect (postgresqlBackup runs pg_dump -C) are
-rewritten, so --into another name loads there and leaves the original database untouched.
-The load is one transaction: if it fails, nothing is left (a database restore created is
-dropped again). --sanitize then runs an SQL script in it, e.g. to scrub personal data.
-A pg_dumpall archive (database "all") can only be restored with --output.
+--output writes the dump (decompressed; --raw keeps it as stored, e.g. .sql.gz).
+--into loads it into the database named by a libpq URL or key=value string. The dump's
+format is read from its first bytes: plain SQL loads with psql, the dump's own CREATE
+DATABASE and \connect (postgresqlBackup runs pg_dump -C) rewritten, so --into another name
+loads there and leaves the original database untouched; custom (pg_dump -Fc) and tar
+(pg_dump -Ft) dumps load with pg_restore. pg_restore needs a file: those dumps are first
+spooled, decrypted, into a private directory (mode 0700) below --temp-dir (default $TMPDIR),
+removed when the restore ends, also on SIGTERM; a spool left by a restore killed with
+SIGKILL is removed by the next one. Plain SQL is never spooled.
+
+A missing target is created like the dump's database: its encoding, locale (collate,
+ctype) and owner, where that role exists (else the loading user, with a log line); a locale
+this system lacks falls back to C with the dump's encoding. A non-empty target is refused
+unless --force: then the dump loads into a new database, which takes the target's name only
+once the load succeeded (connections to the old one are ended then, and it is dropped), so a
+failed forced restore leaves it as it was. The load is one transaction (with --jobs above 1,
+pg_restore's is not: a failed load's new database is dropped instead), so a failure leaves
+nothing behind. Errors name the archive, its format, the tool and its first error line.
+--sanitize then runs an SQL script in it, e.g. to scrub personal data. A pg_dumpall archive
+(database "all") can only be restored with --output.
 
 Examples:
    pgarchive restore --database db1 --output - --identity-file key.txt | less
@@ -49,7 +61,9 @@ Examples:
 			&cli.BoolFlag{Name: "raw", Usage: "with --output: the dump as stored (still compressed), byte for byte"},
 			&cli.StringFlag{Name: "sanitize", Usage: "with --into: run this SQL `FILE` in the database after loading", TakesFile: true},
 			&cli.BoolFlag{Name: "no-owner", Usage: "with --into: leave out ownership and grants (like pg_restore --no-owner --no-privileges), for a cluster without the dump's roles"},
-			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing --output file; DROP and recreate a non-empty --into database"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing --output file; replace a non-empty --into database (once the new data loaded)"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "with --into: restore a custom-format archive with pg_restore --jobs `N` (not one transaction then; a failed load's new database is dropped)"},
+			&cli.StringFlag{Name: "temp-dir", Usage: "with --into: spool custom and tar archives, decrypted, into a private directory below `DIR` (default $TMPDIR), removed afterwards", TakesFile: true},
 		}, keyFlags()...),
 		Action: runRestore,
 	}
@@ -96,7 +110,7 @@ func runRestore(c *cli.Context) error {
 	err = job.Restore(ctx, job.RestoreOptions{
 		Catalog: s.cat, Upstreams: s.ups, Remote: s.settings.Remote, Database: db, Archive: c.String("archive"),
 		Keys: ids, Raw: c.Bool("raw"), Output: output, Stdout: os.Stdout,
-		Into: into, Force: c.Bool("force"), Sanitize: c.String("sanitize"), NoOwner: c.Bool("no-owner"), PgBin: s.settings.PgBin,
+		Into: into, Force: c.Bool("force"), Jobs: c.Int("jobs"), TempDir: c.String("temp-dir"), Sanitize: c.String("sanitize"), NoOwner: c.Bool("no-owner"), PgBin: s.settings.PgBin,
 		Progress: progress, Log: logger,
 	})
 	if errors.Is(err, job.ErrInterrupted) {

@@ -32,7 +32,8 @@ type Job struct {
 	MaxAge     time.Duration
 	Checks     map[string][]checks.Check // by database; "*" applies to all
 	PgBin      string
-	TempDir    string
+	TempDir    string // scratch clusters and the spool of custom and tar dumps
+	Jobs       int    // pg_restore --jobs for custom-format dumps
 	Now        func() time.Time
 	Log        *slog.Logger
 }
@@ -114,7 +115,7 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 	if _, err := pgload.Load(ctx, cluster.ConnString(db), r, pgload.Options{SourceDB: db, PgBin: job.PgBin, Log: job.Log, Archive: a.Key,
 		// The scratch cluster has none of production's roles; ownership and
 		// grants are not what a drill proves.
-		SkipRoles: true}); err != nil {
+		SkipRoles: true, Jobs: job.Jobs, TempDir: job.TempDir}); err != nil {
 		fail("restore: %v", err)
 		return o
 	}

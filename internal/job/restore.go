@@ -35,6 +35,8 @@ type RestoreOptions struct {
 	Sanitize string // Into: SQL file run after the load
 	NoOwner  bool   // Into: skip ownership and grants
 	PgBin    string
+	Jobs     int    // Into: pg_restore --jobs for custom-format dumps
+	TempDir  string // Into: where custom and tar dumps are spooled
 
 	// Progress, if set, is told the ciphertext's size and returns what to
 	// call per chunk read and when done (a terminal's progress bar).
@@ -79,11 +81,14 @@ func Restore(ctx context.Context, opt RestoreOptions) (err error) {
 	}()
 	if opt.Into != "" {
 		res, err := pgload.Load(ctx, opt.Into, r, pgload.Options{SourceDB: db, Force: opt.Force, Archive: a.Key,
-			Sanitize: opt.Sanitize, SkipRoles: opt.NoOwner, PgBin: opt.PgBin, Log: log})
+			Sanitize: opt.Sanitize, SkipRoles: opt.NoOwner, PgBin: opt.PgBin, Log: log, Jobs: opt.Jobs, TempDir: opt.TempDir})
 		if err != nil {
 			return err
 		}
-		what = fmt.Sprintf("loaded into database %s", res.Database)
+		what = fmt.Sprintf("loaded (%s format) into database %s", res.Format, res.Database)
+		if res.Replaced {
+			what += ", replacing the one that was there"
+		}
 		if opt.Sanitize != "" {
 			what += ", sanitized with " + opt.Sanitize
 		}

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgarchive/pgarchive/tests/harness"
+)
+
+// TestCustomFormatArchive: a pg_dump -Fc dump (gzip'd, as postgresqlBackup
+// with pgdumpOptions "-C -Fc" leaves it) of a LATIN1 database owned by
+// app_owner is archived (list shows its format), restored --into a new
+// database with --jobs 2 (same encoding, locale, owner and data), and a
+// forced restore with a wrong key leaves the target as it was.
+func TestCustomFormatArchive(t *testing.T) {
+	w := newWorld(t, nil)
+	pg := harness.StartPostgres(t)
+	pg.Exec(t, "postgres", "CREATE ROLE app_owner")
+	pg.Exec(t, "postgres", "CREATE DATABASE shop WITH TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C' OWNER app_owner")
+	pg.GenerateData(t, "shop", 2000)
+	pg.Exec(t, "shop", "CREATE TABLE words (w text); INSERT INTO words VALUES ('Grüße æøå')")
+	want := pg.Fingerprint(t, "shop")
+
+	cmd := exec.Command(pg.Bin("pg_dump"), "-C", "-Fc", "-d", "shop")
+	cmd.Env = append(os.Environ(), pg.Env()...)
+	dump, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(dump)
+	zw.Close()
+	path := filepath.Join(w.dir, "shop.sql.gz")
+	os.WriteFile(path, gz.Bytes(), 0o600)
+	idPath, recip := harness.AgeKeygen(t, false)
+	if r := w.pgarchive(t, nil, "-r", recip, "archive", "--database", "shop", "--file", path); r.exit != 0 {
+		t.Fatalf("archive: %s", r.stderr)
+	}
+	list := w.pgarchive(t, nil, "list", "--database", "shop")
+	if !strings.Contains(list.stdout, "FORMAT") || !strings.Contains(list.stdout, " custom ") {
+		t.Fatalf("list does not show the format:\n%s", list.stdout)
+	}
+
+	tmp := t.TempDir()
+	r := w.pgarchive(t, nil, "restore", "-d", "shop", "--into", connString(pg, "shop_copy"), "--jobs", "2", "--temp-dir", tmp, "-i", idPath)
+	if r.exit != 0 || !strings.Contains(r.stderr, "loaded (custom format) into database shop_copy") {
+		t.Fatalf("restore --into: %d\n%s", r.exit, r.stderr)
+	}
+	if got := pg.Fingerprint(t, "shop_copy"); got != want {
+		t.Errorf("restored data differs:\n%s\n%s", got, want)
+	}
+	props := pg.Query(t, "postgres", "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop_copy'")
+	if props != "LATIN1 C app_owner" {
+		t.Errorf("shop_copy created with %q, want the dump's LATIN1 C app_owner", props)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("the spool was left in %s: %v", tmp, ents)
+	}
+
+	// --force with a key that does not open the archive: nothing is
+	// dropped, the target keeps its data.
+	wrong, _ := harness.AgeKeygen(t, false)
+	pg.Exec(t, "shop_copy", "CREATE TABLE marker (x int)")
+	r = w.pgarchive(t, nil, "restore", "-d", "shop", "--into", connString(pg, "shop_copy"), "--force", "-i", wrong)
+	if r.exit == 0 || !strings.Contains(r.stderr, "does not decrypt it") {
+		t.Fatalf("forced restore with a wrong key: %d\n%s", r.exit, r.stderr)
+	}
+	if n := pg.Query(t, "shop_copy", "SELECT count(*) FROM pg_class WHERE relname = 'marker'"); n != "1" {
+		t.Error("the forced restore with a wrong key changed the target")
+	}
+	// With the right key --force replaces it.
+	r = w.pgarchive(t, nil, "restore", "-d", "shop", "--into", connString(pg, "shop_copy"), "--force", "-i", idPath)
+	if r.exit != 0 || !strings.Contains(r.stderr, "replacing the one that was there") {
+		t.Fatalf("forced restore: %d\n%s", r.exit, r.stderr)
+	}
+	if got := pg.Fingerprint(t, "shop_copy"); got != want {
+		t.Errorf("after --force the data differs")
+	}
+}
+
+// TestDrillCustomFormat: the drill restores a custom-format archive with
+// pg_restore (--jobs 2) into its scratch cluster and runs its checks.
+func TestDrillCustomFormat(t *testing.T) {
+	d := newDrillWorld(t)
+	cmd := exec.Command(d.pg.Bin("pg_dump"), "-C", "-Fc", "-d", "db1")
+	cmd.Env = append(os.Environ(), d.pg.Env()...)
+	dump, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(d.dir, "db1-custom.sql")
+	os.WriteFile(path, dump, 0o644)
+	_, recip := keyOf(t, d.idPath)
+	if r := d.pgarchive(t, nil, "-r", recip, "archive", "--database", "db1", "--file", path); r.exit != 0 {
+		t.Fatalf("archive: %s", r.stderr)
+	}
+	code, out := d.run(t, "-d", "db1", "-i", d.idPath, "--jobs", "2",
+		"--check", "select count(*) from registrations", "--expect", ">= 1500")
+	if code != 0 || !strings.Contains(out, "db1: drill passed") || !strings.Contains(out, "(custom) with pg_restore") {
+		t.Fatalf("drill of a custom-format archive (exit %d):\n%s", code, out)
+	}
+}
