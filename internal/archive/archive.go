@@ -231,7 +231,7 @@ func freeName(ctx context.Context, name naming.Name, now time.Time, prefix strin
 }
 
 type sums struct {
-	format string // the dump's format as the dump check found it, "" unchecked
+	format      string // the dump's format as the dump check found it, "" unchecked
 	plainSize   int64
 	plainSHA256 string
 	cipher      map[rhash.Type]string // hex digests of the ciphertext
