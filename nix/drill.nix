@@ -35,7 +35,8 @@ let
 
   drillSecretOption = what: example: common.secretOption { inherit what example; receiver = "The drill unit (a transient user)"; };
 
-  uncheckedDatabases = lib.filter (db: db != "*" && !(lib.elem db drill.databases)) (lib.attrNames drill.checks);
+  # A pg_dumpall archive ("all") holds every database: checks may name any.
+  uncheckedDatabases = lib.filter (db: db != "*" && !(lib.elem db drill.databases) && !(lib.elem "all" drill.databases)) (lib.attrNames drill.checks);
 
   checkType = types.submodule {
     options = {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/logging"
+	"github.com/pgarchive/pgarchive/internal/naming"
 )
 
 func restoreCommand() *cli.Command {
@@ -45,8 +46,14 @@ once the load succeeded (connections to the old one are ended then, and it is dr
 failed forced restore leaves it as it was. The load is one transaction (with --jobs above 1,
 pg_restore's is not: a failed load's new database is dropped instead), so a failure leaves
 nothing behind. Errors name the archive, its format, the tool and its first error line.
---sanitize then runs an SQL script in it, e.g. to scrub personal data. A pg_dumpall archive
-(database "all") can only be restored with --output.
+--sanitize then runs an SQL script in it, e.g. to scrub personal data.
+
+A pg_dumpall archive (database "all", NixOS' backupAll) restores --into a server: name its
+maintenance database (--into postgresql:///postgres). Roles come first (those that exist are
+kept as they are, and named), then every database but template1, each created like the
+dump's and loaded as above; before anything changes, the restore is refused if a database it
+would load exists and is not empty, unless --force. The dump is spooled privately first, to
+find its databases. --only NAME loads just that database of it into the --into database.
 
 Examples:
    pgarchive restore --database db1 --output - --identity-file key.txt | less
@@ -62,6 +69,7 @@ Examples:
 			&cli.StringFlag{Name: "sanitize", Usage: "with --into: run this SQL `FILE` in the database after loading", TakesFile: true},
 			&cli.BoolFlag{Name: "no-owner", Usage: "with --into: leave out ownership and grants (like pg_restore --no-owner --no-privileges), for a cluster without the dump's roles"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing --output file; replace a non-empty --into database (once the new data loaded)"},
+			&cli.StringFlag{Name: "only", Usage: "with --database all --into: load just database `NAME` of the pg_dumpall archive into the --into database (roles are not created: ownership needs them, else --no-owner)"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "with --into: restore a custom-format archive with pg_restore --jobs `N` (not one transaction then; a failed load's new database is dropped)"},
 			&cli.StringFlag{Name: "temp-dir", Usage: "with --into: spool custom and tar archives, decrypted, into a private directory below `DIR` (default $TMPDIR), removed afterwards", TakesFile: true},
 		}, keyFlags()...),
@@ -83,8 +91,10 @@ func runRestore(c *cli.Context) error {
 		return usageError("--raw only applies to --output")
 	case (c.String("sanitize") != "" || c.Bool("no-owner")) && into == "":
 		return usageError("--sanitize and --no-owner only apply to --into")
-	case into != "" && c.String("database") == "all":
-		return usageError("database \"all\" is a pg_dumpall archive of a whole cluster: restore it with --output and load it with psql")
+	case c.String("only") != "" && c.String("database") != naming.AllDatabases:
+		return usageError("--only picks one database out of a pg_dumpall archive: give it with --database all")
+	case c.String("only") != "" && into == "":
+		return usageError("--only applies to --into")
 	}
 	if output != "" && output != "-" && !c.Bool("force") {
 		if _, err := os.Lstat(output); err == nil {
@@ -110,7 +120,7 @@ func runRestore(c *cli.Context) error {
 	err = job.Restore(ctx, job.RestoreOptions{
 		Catalog: s.cat, Upstreams: s.ups, Remote: s.settings.Remote, Database: db, Archive: c.String("archive"),
 		Keys: ids, Raw: c.Bool("raw"), Output: output, Stdout: os.Stdout,
-		Into: into, Force: c.Bool("force"), Jobs: c.Int("jobs"), TempDir: c.String("temp-dir"), Sanitize: c.String("sanitize"), NoOwner: c.Bool("no-owner"), PgBin: s.settings.PgBin,
+		Into: into, Only: c.String("only"), Force: c.Bool("force"), Jobs: c.Int("jobs"), TempDir: c.String("temp-dir"), Sanitize: c.String("sanitize"), NoOwner: c.Bool("no-owner"), PgBin: s.settings.PgBin,
 		Progress: progress, Log: logger,
 	})
 	if errors.Is(err, job.ErrInterrupted) {

@@ -16,6 +16,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/checks"
 	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/pgload"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/restore"
@@ -75,10 +76,6 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 	o.Database = db
 	defer func() { o.Took = time.Since(start) }()
 	fail := func(format string, args ...any) { o.Failures = append(o.Failures, fmt.Sprintf(format, args...)) }
-	if db == "all" {
-		fail("pg_dumpall archives (database \"all\") cannot be drilled yet; drill the databases one by one")
-		return o
-	}
 	a := job.Catalog.Latest(db)
 	for _, x := range job.Catalog.SuspectNewer(db, a) {
 		// A forged newer archive is an attack to raise; a future-dated
@@ -112,7 +109,19 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 	r := restore.Open(ctx, restore.CopiesOf(job.Upstreams, a), restore.Options{
 		Manifest: a.Manifest, Identities: job.Identities, Log: job.Log})
 	defer r.Close()
-	if _, err := pgload.Load(ctx, cluster.ConnString(db), r, pgload.Options{SourceDB: db, PgBin: job.PgBin, Log: job.Log, Archive: a.Key,
+	// Which databases were restored, and so get their checks.
+	dbs := []string{db}
+	if db == naming.AllDatabases {
+		// A pg_dumpall archive restores whole: roles, every database,
+		// owners and grants; the checks run per database.
+		res, err := pgload.LoadCluster(ctx, cluster.ConnString("postgres"), r, pgload.ClusterOptions{
+			PgBin: job.PgBin, TempDir: job.TempDir, Log: job.Log, Archive: a.Key})
+		if err != nil {
+			fail("restore: %v", err)
+			return o
+		}
+		dbs = res.Databases
+	} else if _, err := pgload.Load(ctx, cluster.ConnString(db), r, pgload.Options{SourceDB: db, PgBin: job.PgBin, Log: job.Log, Archive: a.Key,
 		// The scratch cluster has none of production's roles; ownership and
 		// grants are not what a drill proves.
 		SkipRoles: true, Jobs: job.Jobs, TempDir: job.TempDir}); err != nil {
@@ -120,10 +129,15 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 		return o
 	}
 	o.Restored = r.Delivered()
-	o.Checks = checks.Run(ctx, cluster.ConnString(db), checks.For(job.Checks, db))
-	for _, c := range o.Checks {
-		if c.Err != nil {
-			fail("check %q: %v", c.Query, c.Err)
+	for _, name := range dbs {
+		for _, c := range checks.Run(ctx, cluster.ConnString(name), checks.For(job.Checks, name)) {
+			if db != name {
+				c.Query = name + ": " + c.Query
+			}
+			o.Checks = append(o.Checks, c)
+			if c.Err != nil {
+				fail("check %q: %v", c.Query, c.Err)
+			}
 		}
 	}
 	return o

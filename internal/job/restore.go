@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/pgload"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/restore"
@@ -35,8 +37,12 @@ type RestoreOptions struct {
 	Sanitize string // Into: SQL file run after the load
 	NoOwner  bool   // Into: skip ownership and grants
 	PgBin    string
-	Jobs     int    // Into: pg_restore --jobs for custom-format dumps
-	TempDir  string // Into: where custom and tar dumps are spooled
+	Jobs     int // Into: pg_restore --jobs for custom-format dumps
+	// Only, for a pg_dumpall archive (database "all"), loads just this
+	// database Into; without it the whole cluster is restored into the
+	// server Into points at.
+	Only    string
+	TempDir string // Into: where custom and tar dumps are spooled
 
 	// Progress, if set, is told the ciphertext's size and returns what to
 	// call per chunk read and when done (a terminal's progress bar).
@@ -79,7 +85,12 @@ func Restore(ctx context.Context, opt RestoreOptions) (err error) {
 			err = interruptedRestore(opt, err)
 		}
 	}()
-	if opt.Into != "" {
+	if opt.Into != "" && db == naming.AllDatabases {
+		what, err = restoreCluster(ctx, opt, a.Key, r)
+		if err != nil {
+			return err
+		}
+	} else if opt.Into != "" {
 		res, err := pgload.Load(ctx, opt.Into, r, pgload.Options{SourceDB: db, Force: opt.Force, Archive: a.Key,
 			Sanitize: opt.Sanitize, SkipRoles: opt.NoOwner, PgBin: opt.PgBin, Log: log, Jobs: opt.Jobs, TempDir: opt.TempDir})
 		if err != nil {
@@ -110,6 +121,37 @@ func Restore(ctx context.Context, opt RestoreOptions) (err error) {
 // staleAfter is how long a partial output must have been left untouched to
 // count as left by a killed restore rather than written by a running one.
 const staleAfter = time.Minute
+
+// restoreCluster loads a pg_dumpall archive: one database of it (Only),
+// or the whole cluster into the server Into points at.
+func restoreCluster(ctx context.Context, opt RestoreOptions, key string, r io.Reader) (string, error) {
+	if opt.Only != "" {
+		res, err := pgload.LoadOne(ctx, opt.Into, r, opt.Only, pgload.Options{Force: opt.Force, Archive: key,
+			Sanitize: opt.Sanitize, SkipRoles: opt.NoOwner, PgBin: opt.PgBin, Log: opt.Log, TempDir: opt.TempDir})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("database %s of the cluster dump loaded into database %s", opt.Only, res.Database), nil
+	}
+	res, err := pgload.LoadCluster(ctx, opt.Into, r, pgload.ClusterOptions{Force: opt.Force, PgBin: opt.PgBin,
+		TempDir: opt.TempDir, Log: opt.Log, Archive: key})
+	for _, s := range res.Skipped {
+		opt.Log.Warn("skipped " + s)
+	}
+	if err != nil {
+		return "", err
+	}
+	what := fmt.Sprintf("loaded as a whole cluster: databases %s; roles created: %s; roles that existed and were kept: %s",
+		strings.Join(res.Databases, ", "), orNone(res.RolesCreated), orNone(res.RolesKept))
+	return what, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
 
 // Choose finds the requested archive (ref: a name or key), or with ref ""
 // the newest usable one: an untrusted or future-dated archive is never

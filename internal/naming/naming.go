@@ -27,6 +27,10 @@ const SignatureSuffix = ManifestSuffix + ".sig"
 // MaxDatabaseLen matches PostgreSQL's NAMEDATALEN-1.
 const MaxDatabaseLen = 63
 
+// AllDatabases is the database name of a pg_dumpall archive: NixOS'
+// postgresqlBackup with backupAll writes all.sql*.
+const AllDatabases = "all"
+
 // ValidateDatabase rejects names that would not map to exactly one folder:
 // anything with a path separator, a leading dot, or characters that some
 // backends mangle. PostgreSQL allows more, but such databases are rare and a

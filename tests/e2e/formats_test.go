@@ -106,3 +106,60 @@ func TestDrillCustomFormat(t *testing.T) {
 		t.Fatalf("drill of a custom-format archive (exit %d):\n%s", code, out)
 	}
 }
+
+// TestClusterArchive: NixOS' backupAll default, a pg_dumpall archive
+// ("all"), restores whole into another server (roles, every database with
+// its owner and encoding; an existing role kept; refused over a non-empty
+// database without --force), one database of it with --only, and drills
+// whole with checks on two databases.
+func TestClusterArchive(t *testing.T) {
+	d := newDrillWorld(t)
+	pg := d.pg
+	pg.Exec(t, "postgres", "CREATE ROLE app_owner")
+	pg.Exec(t, "postgres", "CREATE DATABASE shop OWNER app_owner")
+	pg.Exec(t, "postgres", "CREATE DATABASE latin WITH TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'")
+	pg.GenerateData(t, "shop", 700)
+	pg.Exec(t, "latin", "CREATE TABLE w (x text); INSERT INTO w VALUES ('Grüße')")
+	wantShop, wantDB1 := pg.Fingerprint(t, "shop"), pg.Fingerprint(t, "db1")
+	gz := pg.Dump(t, "all", "gzip")
+	_, recip := keyOf(t, d.idPath)
+	if r := d.pgarchive(t, nil, "-r", recip, "archive", "--database", "all", "--file", gz); r.exit != 0 {
+		t.Fatalf("archive all: %s", r.stderr)
+	}
+	if l := d.pgarchive(t, nil, "list", "-d", "all"); !strings.Contains(l.stdout, " dumpall ") {
+		t.Fatalf("list does not show the dumpall format:\n%s", l.stdout)
+	}
+
+	other := harness.StartPostgres(t)
+	other.Exec(t, "postgres", "CREATE DATABASE shop")
+	other.Exec(t, "shop", "CREATE TABLE mine (x int)")
+	r := d.pgarchive(t, nil, "restore", "-d", "all", "--into", connString(other, "postgres"), "-i", d.idPath)
+	if r.exit == 0 || !strings.Contains(r.stderr, "would replace databases that are not empty: shop (1 relation)") {
+		t.Fatalf("restore all over a non-empty shop: %d\n%s", r.exit, r.stderr)
+	}
+	r = d.pgarchive(t, nil, "restore", "-d", "all", "--into", connString(other, "postgres"), "--force", "-i", d.idPath)
+	if r.exit != 0 || !strings.Contains(r.stderr, "loaded as a whole cluster") || !strings.Contains(r.stderr, "skipped template1") {
+		t.Fatalf("restore all --force: %d\n%s", r.exit, r.stderr)
+	}
+	if other.Fingerprint(t, "shop") != wantShop || other.Fingerprint(t, "db1") != wantDB1 {
+		t.Error("restored databases differ")
+	}
+	if got := other.Query(t, "postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop'"); got != "app_owner" {
+		t.Errorf("shop owned by %s", got)
+	}
+	if got := other.Query(t, "postgres", "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'latin'"); got != "LATIN1" {
+		t.Errorf("latin is %s", got)
+	}
+
+	r = d.pgarchive(t, nil, "restore", "-d", "all", "--only", "shop", "--into", connString(other, "shop_only"), "-i", d.idPath)
+	if r.exit != 0 || other.Fingerprint(t, "shop_only") != wantShop {
+		t.Fatalf("restore --only shop: %d\n%s", r.exit, r.stderr)
+	}
+
+	checks := filepath.Join(d.dir, "checks-all.json")
+	os.WriteFile(checks, []byte(`{"shop": [{"query": "select count(*) from registrations", "expect": "700"}], "latin": [{"query": "select x from w", "expect": "Grüße"}]}`), 0o644)
+	code, out := d.run(t, "-d", "all", "-i", d.idPath, "--checks-file", checks)
+	if code != 0 || !strings.Contains(out, "all: drill passed") || !strings.Contains(out, "2 checks passed") {
+		t.Fatalf("drill all (exit %d):\n%s", code, out)
+	}
+}

@@ -323,8 +323,8 @@ func (p *Postgres) GenerateData(t testing.TB, db string, rows int) {
 
 // nixpkgsBackupScript mirrors the script of nixpkgs'
 // nixos/modules/services/backup/postgresql-backup.nix (compressionLevel 6,
-// pgdumpOptions "-C"), which runs as User=postgres: keep .prev, stream into
-// .in-progress, then rename.
+// pgdumpOptions "-C"; database "all" is backupAll's pg_dumpall), which runs
+// as User=postgres: keep .prev, stream into .in-progress, then rename.
 const nixpkgsBackupScript = `set -e -o pipefail
 umask 0077
 cd "$LOCATION"
@@ -333,10 +333,12 @@ if [ -e "$db.sql$suffix" ]; then
   rm -f "$db.prev.sql" "$db.prev.sql.gz" "$db.prev.sql.zstd"
   mv "$db.sql$suffix" "$db.prev.sql$suffix"
 fi
+# backupAll: pg_dumpall into all.sql*.
+dump() { if [ "$db" = all ]; then pg_dumpall; else pg_dump -C "$db"; fi; }
 case $comp in
-  none) pg_dump -C "$db" | cat > "$db.in-progress.sql$suffix" ;;
-  gzip) pg_dump -C "$db" | gzip -c -6 --rsyncable > "$db.in-progress.sql$suffix" ;;
-  zstd) pg_dump -C "$db" | zstd -c -6 --rsyncable > "$db.in-progress.sql$suffix" ;;
+  none) dump | cat > "$db.in-progress.sql$suffix" ;;
+  gzip) dump | gzip -c -6 --rsyncable > "$db.in-progress.sql$suffix" ;;
+  zstd) dump | zstd -c -6 --rsyncable > "$db.in-progress.sql$suffix" ;;
 esac
 mv "$db.in-progress.sql$suffix" "$db.sql$suffix"
 `
