@@ -11,9 +11,12 @@
 #      without a target, status, prune --dry-run and heal --dry-run --quick
 #      (default 10000) archives on two MinIO servers on tmpfs.
 # Rows of one part run round-robin, BENCH_REPS (3), BENCH_INTO_REPS (3) and
+#   4. restore --into of a custom-format archive with --jobs 2  vs  pg_restore
+#      -j 2 of the same dump file, and vs restore --into of the plain-SQL
+#      archive of the same database (pgbench -i -s BENCH_PGBENCH_SCALE, 100).
 # BENCH_LIST_REPS (3) times each; the verdict uses the ratio of the medians,
 # and the median of per-round ratios is shown beside it. BENCH_RESTORE=0,
-# BENCH_INTO=0, BENCH_LIST=0 skip a part, BENCH_BREAKDOWN=0 the component rows.
+# BENCH_INTO=0, BENCH_LIST=0, BENCH_FORMATS=0 skip a part, BENCH_BREAKDOWN=0 the component rows.
 # BENCH_CACHE=DIR keeps the generated dump in DIR for the next run.
 # Needs: go, gzip, age (v1.3.2), rclone CLI v1.75.0, minio, GNU time,
 # PostgreSQL 15 (BENCH_PG_BIN, default /usr/lib/postgresql/15/bin), runuser,
@@ -114,6 +117,24 @@ info() { # info LABEL ROW [BASELINE]: a row without a target
   table+=("$(printf '%-46s %8.2f %7s %7s   %-8s' "$1" "${med[$2]}" "$q" "-" "-")")
 }
 
+# start_pg: a scratch PostgreSQL 15 cluster on tmpfs, fsync=off; sets
+# pgdir, port and psql.
+start_pg() {
+  pgdir=$(mktemp -d /dev/shm/pgarchive-bench-pg.XXXXXX)
+  chown postgres "$pgdir"
+  port=$(free_port)
+  runuser -u postgres -- "$pgbin/initdb" -D "$pgdir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C >/dev/null
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+    -o "-k $pgdir -c listen_addresses= -p $port -c fsync=off" start >/dev/null
+  psql=("$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$port" -U postgres)
+  echo "  PostgreSQL $("${psql[@]}" -At -c 'show server_version'), fsync=off, data on tmpfs; shared_buffers $("${psql[@]}" -At -c 'show shared_buffers'), max_wal_size $("${psql[@]}" -At -c 'show max_wal_size')"
+}
+stop_pg() {
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir/data" -w -m fast stop >/dev/null
+  rm -rf "$pgdir"
+  pgdir=""
+}
+
 conf=$work/local.conf
 if [ "${BENCH_RESTORE:-1}" != 0 ] || [ "${BENCH_INTO:-1}" != 0 ]; then
   echo "== dump: ${gz_mib} MiB gzip -6 of a pg_dump -C of one table"
@@ -185,14 +206,7 @@ fi
 
 if [ "${BENCH_INTO:-1}" != 0 ]; then
   echo "== 2. restore --into vs gunzip -c | psql --single-transaction, $into_reps runs each"
-  pgdir=$(mktemp -d /dev/shm/pgarchive-bench-pg.XXXXXX)
-  chown postgres "$pgdir"
-  port=$(free_port)
-  runuser -u postgres -- "$pgbin/initdb" -D "$pgdir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C >/dev/null
-  runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
-    -o "-k $pgdir -c listen_addresses= -p $port -c fsync=off" start >/dev/null
-  psql=("$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$port" -U postgres)
-  echo "  PostgreSQL $("${psql[@]}" -At -c 'show server_version'), fsync=off, data on tmpfs; shared_buffers $("${psql[@]}" -At -c 'show shared_buffers'), max_wal_size $("${psql[@]}" -At -c 'show max_wal_size')"
+  start_pg
   # Both start from no target database and create it from template0 (as
   # pgarchive does), inside the timing. Before each run (untimed) the loaded
   # databases are checked (row count) and dropped, and the cluster is
@@ -211,11 +225,54 @@ if [ "${BENCH_INTO:-1}" != 0 ]; then
   rounds "$into_reps" "gunzip|psql" "restore --into"
   settle
   verdict "restore --into vs gunzip | psql" "restore --into" "gunzip|psql" 1.1
-  runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir/data" -w -m fast stop >/dev/null
-  rm -rf "$pgdir"
-  pgdir=""
+  stop_pg
 fi
 rm -rf "$work/up" "$work/base.sql.gz"
+
+if [ "${BENCH_FORMATS:-1}" != 0 ]; then
+  scale=${BENCH_PGBENCH_SCALE:-100}
+  echo "== 4. restore --into of a custom-format archive --jobs 2 vs pg_restore -j 2, and vs the plain-SQL archive; pgbench -i -s $scale, $into_reps runs each"
+  start_pg
+  "${psql[@]}" -d postgres -c 'CREATE DATABASE pgb'
+  start=$(date +%s)
+  "$pgbin/pgbench" -i -q -s "$scale" -h "$pgdir" -p "$port" -U postgres pgb >/dev/null 2>&1
+  echo "  pgbench -i -s $scale in $(($(date +%s) - start)) s"
+  accounts=$((scale * 100000))
+  dump=("$pgbin/pg_dump" -h "$pgdir" -p "$port" -U postgres -C pgb)
+  "${dump[@]}" | gzip -1 > "$work/pgb.sql.gz"
+  "${dump[@]}" -Fc -Z 1 > "$work/pgb.dump"
+  echo "  plain dump $(stat -c %s "$work/pgb.sql.gz") bytes (gzip -1), custom $(stat -c %s "$work/pgb.dump") bytes"
+  mkdir -p "$work/up"
+  union archive-target-database "$work/up" > "$conf"
+  for a in "pgb:$work/pgb.sql.gz" "pgbc:$work/pgb.dump"; do
+    "$pga" --log-target stderr --rclone-config "$conf" -R "$work/recipients.txt" archive --database "${a%%:*}" --file "${a#*:}" 2>"$work/err" ||
+      { cat "$work/err"; exit 1; }
+  done
+  rm "$work/pgb.sql.gz"
+  rpga=("$pga" --log-target stderr --rclone-config "$conf" --pg-bin "$pgbin" restore -i "$work/id.txt" --temp-dir "$work")
+  # Every row creates its database inside the timing; before each run
+  # (untimed) the loaded databases are checked (row count) and dropped, and
+  # the cluster checkpointed.
+  settle_pgb() {
+    local db
+    for db in $("${psql[@]}" -d postgres -At -c "select datname from pg_database where datname like 'r\_%'"); do
+      [ "$("${psql[@]}" -d "$db" -At -c 'select count(*) from pgbench_accounts')" = "$accounts" ] || { echo "$db: wrong row count"; exit 1; }
+      "${psql[@]}" -d postgres -c "DROP DATABASE $db"
+    done
+    "${psql[@]}" -d postgres -c CHECKPOINT
+  }
+  target() { echo "'host=$pgdir port=$port user=postgres dbname=$1'"; }
+  cmd["pg_restore -j 2"]="${psql[*]} -d postgres -c 'CREATE DATABASE r_base TEMPLATE template0' && $pgbin/pg_restore -j 2 -h $pgdir -p $port -U postgres -d r_base '$work/pgb.dump'"
+  cmd["restore --into custom --jobs 2"]="${rpga[*]} -d pgbc --jobs 2 --into $(target r_custom)"
+  cmd["restore --into plain"]="${rpga[*]} -d pgb --into $(target r_plain)"
+  for k in "pg_restore -j 2" "restore --into custom --jobs 2" "restore --into plain"; do pre[$k]=settle_pgb; done
+  rounds "$into_reps" "pg_restore -j 2" "restore --into custom --jobs 2" "restore --into plain"
+  settle_pgb
+  verdict "restore --into custom -j 2 vs pg_restore -j 2" "restore --into custom --jobs 2" "pg_restore -j 2" 1.1
+  info "  restore --into plain vs custom --jobs 2" "restore --into plain" "restore --into custom --jobs 2"
+  stop_pg
+  rm -rf "$work/up" "$work/pgb.dump"
+fi
 
 if [ "${BENCH_LIST:-1}" != 0 ]; then
   echo "== 3. list vs rclone lsjson -R: $n_archives archives on two MinIO servers (tmpfs)"

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pgarchive/pgarchive/tests/harness"
 )
@@ -161,5 +163,59 @@ func TestClusterArchive(t *testing.T) {
 	code, out := d.run(t, "-d", "all", "-i", d.idPath, "--checks-file", checks)
 	if code != 0 || !strings.Contains(out, "all: drill passed") || !strings.Contains(out, "2 checks passed") {
 		t.Fatalf("drill all (exit %d):\n%s", code, out)
+	}
+}
+
+// TestSIGTERMMidRestoreInto stops restore --into of a custom-format archive
+// while pg_restore loads: exit 143 with a line saying so, the database it
+// was creating dropped, and its private spool removed.
+func TestSIGTERMMidRestoreInto(t *testing.T) {
+	w := newWorld(t, nil)
+	pg := harness.StartPostgres(t)
+	pg.CreateDB(t, "big")
+	pg.Exec(t, "big", "CREATE TABLE t AS SELECT i, md5(i::text) AS v FROM generate_series(1, 3000000) i")
+	cmd := exec.Command(pg.Bin("pg_dump"), "-C", "-Fc", "-Z", "0", "-d", "big")
+	cmd.Env = append(os.Environ(), pg.Env()...)
+	dump, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.dir, "big.dump")
+	os.WriteFile(path, dump, 0o600)
+	idPath, recip := harness.AgeKeygen(t, false)
+	if r := w.pgarchive(t, nil, "-r", recip, "archive", "--database", "big", "--file", path); r.exit != 0 {
+		t.Fatalf("archive: %s", r.stderr)
+	}
+	tmp := t.TempDir()
+	run := exec.Command(w.bin, "--rclone-config", w.conf, "--log-target", "stderr", "restore", "-d", "big",
+		"--into", connString(pg, "big_copy"), "--temp-dir", tmp, "-i", idPath)
+	run.Env = append(os.Environ(), "RCLONE_CONFIG=")
+	var out bytes.Buffer
+	run.Stdout, run.Stderr = &out, &out
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until pg_restore is loading rows into the new database.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if pg.Query(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'big_copy' AND query LIKE 'COPY%'") != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			run.Process.Kill()
+			t.Fatalf("pg_restore never started loading:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	run.Process.Signal(syscall.SIGTERM)
+	err = run.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 || !strings.Contains(out.String(), "big: restore interrupted by a signal") {
+		t.Fatalf("want exit 143 and a line saying so, got %v:\n%s", err, out.String())
+	}
+	if pg.Query(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'big_copy%'") != "0" {
+		t.Error("the interrupted restore left its database")
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("the spool was left: %v", ents)
 	}
 }
