@@ -83,22 +83,19 @@ var tarEnd = make([]byte, 1024)
 //   - plain SQL: the completion comment near the end; "dumpall" when it
 //     begins as pg_dumpall begins ("-- PostgreSQL database cluster dump").
 func (t *Tail) Format() (string, error) {
-	switch {
-	case bytes.HasPrefix(t.head, []byte("PGDMP")):
+	f := Sniff(t.head)
+	switch f {
+	case FormatCustom:
 		h := t.head
 		if len(h) < 11 || h[5] != 1 || (h[8] != 4 && h[8] != 8) || (h[9] != 4 && h[9] != 8) || h[10] != 1 {
 			return "custom", fmt.Errorf("%w: its pg_dump custom-format header is not one pg_dump writes", ErrBroken)
 		}
 		return "custom", nil
-	case len(t.head) >= 262 && string(t.head[257:262]) == "ustar":
+	case FormatTar:
 		if !bytes.HasSuffix(t.buf, tarEnd) {
 			return "tar", fmt.Errorf("%w: the tar archive does not end with its two zero blocks (cut short)", ErrBroken)
 		}
 		return "tar", nil
-	}
-	f := "plain"
-	if IsDumpall(t.head) {
-		f = "dumpall"
 	}
 	if err := t.Check(); err != nil {
 		return f, fmt.Errorf("%w: %v", ErrBroken, err)
@@ -106,19 +103,34 @@ func (t *Tail) Format() (string, error) {
 	return f, nil
 }
 
-// IsDumpall reports whether a plain dump's first bytes are pg_dumpall's:
-// its header comment comes before anything else.
-func IsDumpall(head []byte) bool {
+// Dump formats, as Sniff and Format name them (and manifests record).
+const (
+	FormatPlain   = "plain"   // pg_dump SQL
+	FormatDumpall = "dumpall" // pg_dumpall SQL
+	FormatCustom  = "custom"  // pg_dump -Fc
+	FormatTar     = "tar"     // pg_dump -Ft
+)
+
+// Sniff names a dump's format from its first bytes (at least 512 for tar):
+// "PGDMP" starts a custom-format dump, "ustar" at offset 257 is a tar
+// archive, pg_dumpall's header comment (only blank and "--" lines before
+// it) a cluster dump; anything else is taken for plain SQL.
+func Sniff(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte("PGDMP")):
+		return FormatCustom
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+		return FormatTar
+	}
 	for _, line := range bytes.SplitN(head, []byte("\n"), 8) {
 		l := bytes.TrimSpace(line)
 		switch {
 		case len(l) == 0 || string(l) == "--":
 			continue
 		case bytes.HasPrefix(l, []byte("-- PostgreSQL database cluster dump")):
-			return true
-		default:
-			return false
+			return FormatDumpall
 		}
+		break
 	}
-	return false
+	return FormatPlain
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/tests/harness"
 )
 
@@ -51,10 +52,10 @@ func TestLoadFormats(t *testing.T) {
 		flags        []string
 		jobs         int
 	}{
-		{"plain", FormatPlain, nil, 0},
-		{"custom", FormatCustom, []string{"-Fc"}, 0},
-		{"custom --jobs 2", FormatCustom, []string{"-Fc"}, 2},
-		{"tar", FormatTar, []string{"-Ft"}, 0},
+		{"plain", dumpcheck.FormatPlain, nil, 0},
+		{"custom", dumpcheck.FormatCustom, []string{"-Fc"}, 0},
+		{"custom --jobs 2", dumpcheck.FormatCustom, []string{"-Fc"}, 2},
+		{"tar", dumpcheck.FormatTar, []string{"-Ft"}, 0},
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			dump := pg.pgDump("latin", f.flags...)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/pgbin"
 )
 
@@ -57,7 +58,7 @@ type Result struct {
 	Database string // the target
 	Created  bool   // the target did not exist before
 	Replaced bool   // the target existed and was replaced (Force)
-	Format   string // FormatPlain, FormatCustom or FormatTar
+	Format   string // dumpcheck.FormatPlain, dumpcheck.FormatCustom or dumpcheck.FormatTar
 	Bytes    int64  // dump bytes read
 	Props    Props  // what the target was created with
 }
@@ -120,11 +121,11 @@ func newLoad(ctx context.Context, connString string, dump io.Reader, opt Options
 	if err != nil {
 		return l, err
 	}
-	l.res.Format = Sniff(head)
+	l.res.Format = dumpcheck.Sniff(head)
 	switch l.res.Format {
-	case FormatDumpall:
+	case dumpcheck.FormatDumpall:
 		return l, fmt.Errorf("%s is a pg_dumpall dump of a whole cluster, not of one database", l.what())
-	case FormatPlain:
+	case dumpcheck.FormatPlain:
 		l.tool = "psql"
 	default:
 		l.tool = "pg_restore"
@@ -180,7 +181,7 @@ func (l *load) run(ctx context.Context) error {
 	// keeps its own settings and owner.
 	work := l.target
 	switch {
-	case l.exists && l.empty && (l.res.Format == FormatPlain || l.opt.Jobs <= 1):
+	case l.exists && l.empty && (l.res.Format == dumpcheck.FormatPlain || l.opt.Jobs <= 1):
 	case l.exists:
 		work = workName(l.target)
 		fallthrough
@@ -239,7 +240,7 @@ func (l *load) checkTarget(ctx context.Context) error {
 // first statements, or, for custom and tar dumps, from pg_restore after
 // spooling the dump.
 func (l *load) props(ctx context.Context) (Props, error) {
-	if l.res.Format == FormatPlain {
+	if l.res.Format == dumpcheck.FormatPlain {
 		head, err := peek(ctx, l.dump, propsScanLimit)
 		return ScanProps(head), err
 	}
@@ -288,7 +289,7 @@ func (l *load) loadInto(ctx context.Context, db string) error {
 	if err != nil {
 		return err
 	}
-	if l.res.Format != FormatPlain {
+	if l.res.Format != dumpcheck.FormatPlain {
 		return runPgRestore(ctx, l.bin, conn, l.spool.path, l.opt.Jobs, l.opt.SkipRoles, l.env)
 	}
 	rw := newRewriter(l.dump, l.opt.SourceDB, db)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/pgbin"
 	"github.com/pgarchive/pgarchive/tests/harness"
 )
@@ -142,7 +143,7 @@ func TestLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Database != target || !res.Created || res.Replaced || res.Format != FormatPlain || res.Bytes != int64(len(dump)) ||
+		if res.Database != target || !res.Created || res.Replaced || res.Format != dumpcheck.FormatPlain || res.Bytes != int64(len(dump)) ||
 			res.Props.Encoding != "UTF8" || res.Props.Owner != "postgres" {
 			t.Errorf("result %+v", res)
 		}

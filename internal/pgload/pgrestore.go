@@ -1,7 +1,6 @@
 package pgload
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,47 +10,6 @@ import (
 	"strconv"
 	"strings"
 )
-
-// Dump formats as Load sniffs them from a dump's first bytes.
-const (
-	FormatPlain   = "plain"
-	FormatDumpall = "dumpall"
-	FormatCustom  = "custom"
-	FormatTar     = "tar"
-)
-
-// Sniff names a dump's format from its first bytes (at least 512 for tar):
-// pg_dump's custom format starts with PGDMP, a tar archive has "ustar" at
-// offset 257, pg_dumpall starts with its cluster dump header; anything else
-// is taken for plain SQL.
-func Sniff(head []byte) string {
-	switch {
-	case bytes.HasPrefix(head, []byte("PGDMP")):
-		return FormatCustom
-	case len(head) >= 262 && string(head[257:262]) == "ustar":
-		return FormatTar
-	case isDumpall(head):
-		return FormatDumpall
-	}
-	return FormatPlain
-}
-
-// isDumpall reports whether a plain dump begins with pg_dumpall's header
-// comment (only blank and "--" lines before it).
-func isDumpall(head []byte) bool {
-	for _, line := range bytes.SplitN(head, []byte("\n"), 8) {
-		l := bytes.TrimSpace(line)
-		switch {
-		case len(l) == 0 || string(l) == "--":
-			continue
-		case bytes.HasPrefix(l, []byte("-- PostgreSQL database cluster dump")):
-			return true
-		default:
-			return false
-		}
-	}
-	return false
-}
 
 // restoreProps asks pg_restore for the statements that create the dump's
 // database (it prints them with --create --schema-only) and scans them.
