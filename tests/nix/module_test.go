@@ -383,3 +383,17 @@ func toAny(s []string) []any {
 	}
 	return out
 }
+
+// On a cross build the host's pgarchive cannot run where the system is
+// built: the settings files are checked by the build platform's.
+func TestCrossBuildChecksWithTheBuildPlatformsBinary(t *testing.T) {
+	lib := nixpkgsLib(t)
+	var got struct{ Host, Build, Command string }
+	file := filepath.Join(harness.ModuleRoot(t), "tests", "nix", "stub", "cross.nix")
+	if err := nixeval.EvalJSON(t, file, map[string]string{"libDir": lib}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.Command, got.Build+`/bin/pgarchive check-config "$jsonPath"`) || strings.Contains(got.Command, got.Host) {
+		t.Fatalf("cross build checks with %q, want the build platform's %s (not %s)", got.Command, got.Build, got.Host)
+	}
+}

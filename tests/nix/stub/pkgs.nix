@@ -23,7 +23,7 @@ let
     postgresql = self.postgresql_17;
     runCommand = name: env: buildCommand: fakeDrv name { inherit env buildCommand; };
     # src is left out: forcing it would copy the repository into a store.
-    buildGo125Module = args: fakeDrv "${args.pname}-${args.version}" { goArgs = removeAttrs args [ "src" ]; };
+    buildGo125Module = args: fakeDrv "${args.pname}-${args.version}" { goArgs = removeAttrs args [ "src" ]; inherit system; };
     versionCheckHook = fakeDrv "version-check-hook" { };
     callPackage = fn: args:
       let f = import fn;
