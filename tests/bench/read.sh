@@ -13,7 +13,8 @@
 # Rows of one part run round-robin, BENCH_REPS (3), BENCH_INTO_REPS (3) and
 #   4. restore --into of a custom-format archive with --jobs 2  vs  pg_restore
 #      -j 2 of the same dump file, and vs restore --into of the plain-SQL
-#      archive of the same database (pgbench -i -s BENCH_PGBENCH_SCALE, 100).
+#      archive of the same database (pgbench -i -s BENCH_PGBENCH_SCALE, default 400:
+#      a plain-SQL load of about a minute on 2 cores).
 # BENCH_LIST_REPS (3) times each; the verdict uses the ratio of the medians,
 # and the median of per-round ratios is shown beside it. BENCH_RESTORE=0,
 # BENCH_INTO=0, BENCH_LIST=0, BENCH_FORMATS=0 skip a part, BENCH_BREAKDOWN=0 the component rows.
@@ -230,7 +231,7 @@ fi
 rm -rf "$work/up" "$work/base.sql.gz"
 
 if [ "${BENCH_FORMATS:-1}" != 0 ]; then
-  scale=${BENCH_PGBENCH_SCALE:-100}
+  scale=${BENCH_PGBENCH_SCALE:-400}
   echo "== 4. restore --into of a custom-format archive --jobs 2 vs pg_restore -j 2, and vs the plain-SQL archive; pgbench -i -s $scale, $into_reps runs each"
   start_pg
   "${psql[@]}" -d postgres -c 'CREATE DATABASE pgb'
