@@ -155,35 +155,11 @@ func LoadCluster(ctx context.Context, connString string, dump io.Reader, opt Clu
 	}
 	defer maint.Close(context.WithoutCancel(ctx))
 
-	// Refuse first: every database this load would fill must be absent or
-	// empty (or Force).
-	var load []Section
-	var busy []string
-	for _, s := range lay.Sections {
-		if s.Database == "template1" {
-			res.Skipped = append(res.Skipped, "template1 (new databases are copied from it; restore it by hand if it held anything)")
-			continue
-		}
-		load = append(load, s)
-		exists, err := databaseExists(ctx, maint, s.Database)
-		if err != nil {
-			return res, err
-		}
-		if !exists {
-			continue
-		}
-		has, err := contents(ctx, cfg, s.Database)
-		if err != nil {
-			return res, fmt.Errorf("database %q: checking it is empty: %w", s.Database, err)
-		}
-		if has != "" {
-			busy = append(busy, fmt.Sprintf("%s (%s)", s.Database, has))
-		}
+	load, skipped, err := planCluster(ctx, maint, cfg, lay.Sections, opt.Force, what)
+	res.Skipped = skipped
+	if err != nil {
+		return res, err
 	}
-	if len(busy) > 0 && !opt.Force {
-		return res, fmt.Errorf("%s would replace databases that are not empty: %s; pass --force to replace them (each only once its new data loaded)", what, strings.Join(busy, ", "))
-	}
-
 	created, kept, err := loadGlobals(ctx, maint, conn, password, io.NewSectionReader(f, 0, lay.Globals), opt.PgBin)
 	res.RolesCreated, res.RolesKept = created, kept
 	if err != nil {
@@ -209,6 +185,38 @@ func LoadCluster(ctx context.Context, connString string, dump io.Reader, opt Clu
 		res.Databases = append(res.Databases, s.Database)
 	}
 	return res, nil
+}
+
+// planCluster picks the sections to load (every database but template1)
+// and refuses, before anything changes, when one of them exists and is
+// not empty, unless force.
+func planCluster(ctx context.Context, maint *pgx.Conn, cfg *pgx.ConnConfig, sections []Section, force bool, what string) (load []Section, skipped []string, err error) {
+	var busy []string
+	for _, s := range sections {
+		if s.Database == "template1" {
+			skipped = append(skipped, "template1 (new databases are copied from it; restore it by hand if it held anything)")
+			continue
+		}
+		load = append(load, s)
+		exists, err := databaseExists(ctx, maint, s.Database)
+		if err != nil {
+			return nil, skipped, err
+		}
+		if !exists {
+			continue
+		}
+		has, err := contents(ctx, cfg, s.Database)
+		if err != nil {
+			return nil, skipped, fmt.Errorf("database %q: checking it is empty: %w", s.Database, err)
+		}
+		if has != "" {
+			busy = append(busy, fmt.Sprintf("%s (%s)", s.Database, has))
+		}
+	}
+	if len(busy) > 0 && !force {
+		return nil, skipped, fmt.Errorf("%s would replace databases that are not empty: %s; pass --force to replace them (each only once its new data loaded)", what, strings.Join(busy, ", "))
+	}
+	return load, skipped, nil
 }
 
 // LoadOne loads one database's section of a pg_dumpall dump into the
