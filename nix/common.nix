@@ -41,6 +41,16 @@ rec {
     cp "$jsonPath" "$out"
   '';
 
+  # The settings file of a unit that reads the store: where the archives
+  # are, its rclone.conf by credential path, the metrics or backlog
+  # directory where it uses one, and its own section.
+  readerSettings = { name, rcloneConfigFile, metricsDir ? null, stateDir ? null, section ? { } }:
+    checkedSettings name ((import ./wiring.nix).readSettings {
+      inherit (cfg) remote prefix trustedSigners;
+      inherit metricsDir stateDir;
+      rcloneConfigFile = if rcloneConfigFile == null then null else "$CREDENTIALS_DIRECTORY/rclone.conf";
+    } // section);
+
   types = {
     # A secret read at run time (sops-nix's pathNotInStore, stricter): a
     # string path, never a file in the world-readable store.

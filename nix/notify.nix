@@ -27,11 +27,11 @@ let
   # drill's on a verifier host, and the backlog where this host archives.
   summaryRcloneConfigFile = if cfg.rcloneConfigFile != null then cfg.rcloneConfigFile else cfg.drill.rcloneConfigFile;
 
-  summaryConfigFile = common.checkedSettings "pgarchive-summary.json" (wiring.readSettings {
-    inherit (cfg) remote prefix trustedSigners;
-    rcloneConfigFile = if summaryRcloneConfigFile == null then null else "$CREDENTIALS_DIRECTORY/rclone.conf";
+  summaryConfigFile = common.readerSettings {
+    name = "pgarchive-summary.json";
+    rcloneConfigFile = summaryRcloneConfigFile;
     stateDir = if cfg.enable then cfg.stateDir else null;
-  });
+  };
 
   webhookCredential = lib.optional (notify.webhookUrlFile != null) "webhook-url:${notify.webhookUrlFile}";
 

@@ -14,11 +14,12 @@ let
 
   # The keep rules go into the settings as written: check-config refuses a
   # rule set that is empty or that prune could not read, at build time.
-  pruneConfigFile = common.checkedSettings "pgarchive-prune.json" (wiring.readSettings {
-    inherit (cfg) remote prefix trustedSigners;
-    rcloneConfigFile = if prune.rcloneConfigFile == null then null else "$CREDENTIALS_DIRECTORY/rclone.conf";
+  pruneConfigFile = common.readerSettings {
+    name = "pgarchive-prune.json";
+    inherit (prune) rcloneConfigFile;
     metricsDir = cfg.metrics.textfileDirectory;
-  } // { prune = wiring.pruneSection { inherit prune; }; });
+    section.prune = wiring.pruneSection { inherit prune; };
+  };
 
   keepOption = what: mkOption {
     type = types.nullOr types.int;

@@ -15,11 +15,12 @@ let
 
   # maxAge and the databases go into the settings as written; check-config
   # validates them at build time.
-  statusConfigFile = common.checkedSettings "pgarchive-status.json" (wiring.readSettings {
-    inherit (cfg) remote prefix trustedSigners;
-    rcloneConfigFile = if status.rcloneConfigFile == null then null else "$CREDENTIALS_DIRECTORY/rclone.conf";
+  statusConfigFile = common.readerSettings {
+    name = "pgarchive-status.json";
+    inherit (status) rcloneConfigFile;
     metricsDir = cfg.metrics.textfileDirectory;
-  } // { status = wiring.statusSection status; });
+    section.status = wiring.statusSection status;
+  };
 in
 {
   options.services.pgarchive.status = {
