@@ -104,7 +104,7 @@ func Restore(ctx context.Context, opt RestoreOptions) (err error) {
 			what += ", sanitized with " + opt.Sanitize
 		}
 	} else {
-		if err := writeOutput(opt.Output, opt.Stdout, r); err != nil {
+		if err := writeOutput(ctx, opt.Output, opt.Stdout, r); err != nil {
 			return err
 		}
 		what = "written to " + opt.Output
@@ -202,10 +202,22 @@ func interruptedRestore(opt RestoreOptions, cause error) error {
 
 // writeOutput writes to stdout, or to a file that appears only complete:
 // a temporary file beside it is renamed into place once every check passed.
-func writeOutput(path string, stdout io.Writer, r io.Reader) error {
+func writeOutput(ctx context.Context, path string, stdout io.Writer, r io.Reader) error {
 	if path == "-" {
-		_, err := io.Copy(stdout, r)
-		return err
+		// A consumer that stops reading blocks the write in the kernel,
+		// where no context reaches it: the copy runs aside, and an ended
+		// context returns at once (the process exits, the write with it).
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(stdout, r)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	err := atomicfile.Write(path, atomicfile.Options{Perm: 0o600, TempTag: "partial"}, func(w io.Writer) error {
 		_, err := io.Copy(w, r)

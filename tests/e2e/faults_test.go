@@ -387,3 +387,42 @@ func fileSize(p string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestSIGTERMRestoreToStalledStdout: restore --output - into a pipe nobody
+// reads blocks in write(2); SIGTERM still ends it at once, exit 143.
+func TestSIGTERMRestoreToStalledStdout(t *testing.T) {
+	bin := harness.BuildBinary(t, "./cmd/pgarchive")
+	dir := filepath.Join(t.TempDir(), "demo")
+	dump := filepath.Join(t.TempDir(), "big.sql")
+	os.WriteFile(dump, harness.RandomDump(15, 8<<20, false), 0o600)
+	if r := runBin(t, bin, nil, "--log-target", "stderr", "demo", "--dir", dir, "--dump", dump); r.exit != 0 {
+		t.Fatalf("demo: %s", r.stderr)
+	}
+	cmd := exec.Command(bin, "restore", "--config", filepath.Join(dir, "pgarchive.json"), "--database", "demo", "--output", "-",
+		"-i", filepath.Join(dir, "identity.txt"), "--log-target", "stderr")
+	pr, pw, err := os.Pipe() // never read: the pipe fills and the write blocks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = pw, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	time.Sleep(2 * time.Second) // long enough to fill the pipe and block
+	cmd.Process.Signal(syscall.SIGTERM)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("restore --output - did not stop on SIGTERM:\n%s", log.String())
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 || !strings.Contains(log.String(), "restore interrupted by a signal") ||
+		!strings.Contains(log.String(), "stdout got part of the dump") {
+		t.Fatalf("want exit 143 and a line saying so, got %v:\n%s", err, log.String())
+	}
+}
