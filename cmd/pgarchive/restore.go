@@ -54,6 +54,8 @@ kept as they are, and named), then every database but template1, each created li
 dump's and loaded as above; before anything changes, the restore is refused if a database it
 would load exists and is not empty, unless --force. The dump is spooled privately first, to
 find its databases. --only NAME loads just that database of it into the --into database.
+A cluster dump creates its roles, superusers and passwords included: restore only archives
+whose signature you trust (--trusted-signer), as restore does when signers are configured.
 
 Examples:
    pgarchive restore --database db1 --output - --identity-file key.txt | less

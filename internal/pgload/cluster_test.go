@@ -2,8 +2,10 @@ package pgload
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -139,5 +141,25 @@ func TestLoadCluster(t *testing.T) {
 	}
 	if _, err := LoadOne(ctx, dst.conn("x"), strings.NewReader(string(dump)), "nope", Options{}); err == nil || !strings.Contains(err.Error(), `no database "nope" (it has latin, postgres, shop, template1)`) {
 		t.Errorf("unknown database: %v", err)
+	}
+}
+
+// A forged pg_dumpall dump whose global part holds a psql meta-command that
+// runs things is refused before psql sees it; nothing of it is created.
+func TestLoadClusterRefusesMetaCommands(t *testing.T) {
+	pg := cluster{harness.StartPostgres(t), t}
+	dir := t.TempDir()
+	forged := "--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE evil;\n\\! touch " + dir + "/ran\n\n" +
+		"--\n-- Database \"evil_db\" dump\n--\n\nCREATE DATABASE evil_db;\n\\connect evil_db\nCREATE TABLE t (x int);\n" +
+		"--\n-- PostgreSQL database dump complete\n--\n"
+	_, err := LoadCluster(context.Background(), pg.conn("postgres"), strings.NewReader(forged), ClusterOptions{Archive: "all_x"})
+	if !errors.Is(err, ErrMetaCommand) {
+		t.Fatalf("err = %v, want ErrMetaCommand", err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "ran")); serr == nil {
+		t.Fatal("the meta-command ran")
+	}
+	if pg.exists("evil_db") || pg.Query(t, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'evil'") != "0" {
+		t.Fatal("the refused dump created something")
 	}
 }
