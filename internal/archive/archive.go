@@ -147,7 +147,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	}
 
 	m := &manifest.Manifest{
-		Format:   manifest.FormatVersion,
+		Format:   manifest.DumpFormatVersion,
 		Database: job.Database,
 		Archive:  name.Base(),
 		Created:  name.Created,

@@ -23,8 +23,13 @@ import (
 // Format 2 pins the age header (Blob.HeaderSHA256) so that a signed
 // manifest vouches for the data; format 1 manifests count as unsigned.
 // Format 3 adds the dump's format (Dump.Format), which readers of format 2
-// would refuse as an unknown field.
-const FormatVersion = 3
+// would refuse as an unknown field. Format 4 adds base backups (Base, and
+// Dump.Format "basebackup").
+const FormatVersion = 4
+
+// DumpFormatVersion is what archive writes for dumps: format 4 only adds
+// base backups, so a dump's manifest stays readable by format-3 readers.
+const DumpFormatVersion = 3
 
 // OldestFormat is the oldest format readers still accept.
 const OldestFormat = 1
@@ -42,6 +47,8 @@ type Manifest struct {
 	Ciphertext Blob       `json:"ciphertext"`
 	Key        Key        `json:"key"`
 	Pgarchive  Provenance `json:"pgarchive"`
+	// Base describes a base backup (format 4 on); nil for dumps.
+	Base *Base `json:"base,omitempty"`
 }
 
 // Dump is the plaintext as pg_dump (and its compressor) produced it.
@@ -59,7 +66,10 @@ type Dump struct {
 }
 
 // DumpFormats are the values of Dump.Format.
-var DumpFormats = []string{"plain", "dumpall", "custom", "tar"}
+var DumpFormats = []string{"plain", "dumpall", "custom", "tar", BaseBackupFormat}
+
+// BaseBackupFormat is Dump.Format for pg_basebackup's tar stream.
+const BaseBackupFormat = "basebackup"
 
 // Blob is the stored age file. MD5 and CRC32 are present when archive
 // computed them to verify an upstream (S3 single-part uploads, local folders):
@@ -174,6 +184,9 @@ func (m *Manifest) Validate() error {
 	case !slices.Contains(DumpFormats, m.Dump.Format):
 		return fmt.Errorf("manifest: dump format %q is not one of %s", m.Dump.Format, strings.Join(DumpFormats, ", "))
 	}
+	if err := m.validateBase(n); err != nil {
+		return err
+	}
 	if m.Dump.Source != "file" && m.Dump.Source != "stdin" {
 		return fmt.Errorf("manifest: dump source %q is neither file nor stdin", m.Dump.Source)
 	}
@@ -192,19 +205,26 @@ func (m *Manifest) Validate() error {
 	if err := checkHex(m.Ciphertext.CRC32, 4); err != nil {
 		return fmt.Errorf("manifest: ciphertext crc32: %w", err)
 	}
-	if len(m.Key.Recipients) == 0 {
+	if err := validateKey(m.Key); err != nil {
+		return err
+	}
+	if m.Pgarchive.Version == "" {
+		return errors.New("manifest: pgarchive version is empty")
+	}
+	return nil
+}
+
+func validateKey(k Key) error {
+	if len(k.Recipients) == 0 {
 		return errors.New("manifest: no recipients")
 	}
-	for _, r := range m.Key.Recipients {
+	for _, r := range k.Recipients {
 		if r.Kind == "" {
 			return errors.New("manifest: recipient without kind")
 		}
 		if r.Kind == "scrypt" && r.Fingerprint != "" {
 			return errors.New("manifest: scrypt recipient must not carry a fingerprint")
 		}
-	}
-	if m.Pgarchive.Version == "" {
-		return errors.New("manifest: pgarchive version is empty")
 	}
 	return nil
 }

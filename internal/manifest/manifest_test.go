@@ -41,7 +41,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestValidateRejects(t *testing.T) {
 	cases := map[string]func(m *Manifest){
-		"format":        func(m *Manifest) { m.Format = 4 },
+		"format":        func(m *Manifest) { m.Format = FormatVersion + 1 },
 		"dump format":   func(m *Manifest) { m.Dump.Format = "directory" },
 		"format in v2":  func(m *Manifest) { m.Format = 2 },
 		"no header pin": func(m *Manifest) { m.Ciphertext.HeaderSHA256 = "" },
@@ -88,7 +88,7 @@ func TestParseRejects(t *testing.T) {
 	for name, in := range map[string]string{
 		"not json":      "hello",
 		"future format": `{"format": 9}`,
-		"unknown field": strings.Replace(string(good), `"format": 3,`, `"format": 3, "surprise": true,`, 1),
+		"unknown field": strings.Replace(string(good), `"database":`, `"surprise": true, "database":`, 1),
 		"trailing":      string(good) + "{}",
 		"huge":          `{"format":1,"database":"` + strings.Repeat("a", MaxSize) + `"}`,
 	} {

@@ -82,6 +82,9 @@ type Name struct {
 	// pick the same name, without any read-then-write check.
 	ID     string
 	Suffix string // compression suffix of the dump: "", ".gz", ".zstd", ...
+	// Tar marks a base backup (pg_basebackup's tar stream, named .tar
+	// instead of .sql); see walname.Cluster.BaseDatabase.
+	Tar bool
 }
 
 // IDLen is the length of a run ID.
@@ -123,7 +126,7 @@ func validID(s string) bool {
 	return true
 }
 
-// Base renders the file name: <db>_<stamp>[-<id>|-<seq>].sql<suffix>.age
+// Base renders the file name: <db>_<stamp>[-<id>|-<seq>].{sql|tar}<suffix>.age
 func (n Name) Base() string {
 	var b strings.Builder
 	b.WriteString(n.Database)
@@ -137,7 +140,11 @@ func (n Name) Base() string {
 		b.WriteByte('-')
 		b.WriteString(strconv.Itoa(n.Seq))
 	}
-	b.WriteString(".sql")
+	if n.Tar {
+		b.WriteString(".tar")
+	} else {
+		b.WriteString(".sql")
+	}
 	b.WriteString(n.Suffix)
 	b.WriteString(".age")
 	return b.String()
@@ -188,9 +195,14 @@ func Parse(base string) (Name, error) {
 	if !ok {
 		return Name{}, fmt.Errorf("%q: archive names end in .age", base)
 	}
-	i := strings.LastIndex(rest, ".sql")
+	// The last ".sql" or ".tar" ends the stamp: a database may be named
+	// x.tar, but its archives still end in .sql<suffix>.age.
+	i, tar := strings.LastIndex(rest, ".sql"), false
+	if j := strings.LastIndex(rest, ".tar"); j > i {
+		i, tar = j, true
+	}
 	if i < 0 {
-		return Name{}, fmt.Errorf("%q: archive names contain .sql", base)
+		return Name{}, fmt.Errorf("%q: archive names contain .sql (or .tar for a base backup)", base)
 	}
 	head, suffix := rest[:i], rest[i+len(".sql"):]
 	if err := validateSuffix(suffix); err != nil {
@@ -225,7 +237,7 @@ func Parse(base string) (Name, error) {
 	if err := ValidateDatabase(db); err != nil {
 		return Name{}, fmt.Errorf("%q: %w", base, err)
 	}
-	return Name{Database: db, Created: t, Seq: seq, ID: id, Suffix: suffix}, nil
+	return Name{Database: db, Created: t, Seq: seq, ID: id, Suffix: suffix, Tar: tar}, nil
 }
 
 // Less orders archives oldest first by their second; within one, Seq, then
