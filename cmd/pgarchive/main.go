@@ -30,7 +30,7 @@ func main() {
 	atexit.IgnoreSignals()
 	app := newApp()
 	err := app.Run(hoistGlobalFlags(app, os.Args))
-	if err != nil {
+	if err != nil && err.Error() != "" {
 		if logger != nil {
 			logger.Error(err.Error())
 		} else {
@@ -89,7 +89,8 @@ Examples:
 		Flags:  globalFlags(),
 		Before: setupLogging,
 		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(), statusCommand(),
-			notifyCommand(), retryCommand(), healCommand(), checkConfigCommand(), demoCommand()},
+			notifyCommand(), retryCommand(), healCommand(), checkConfigCommand(), demoCommand(),
+			walPushCommand(), walFetchCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -8,6 +10,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/backlog"
 	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/remote"
+	"github.com/pgarchive/pgarchive/internal/walarchive"
 )
 
 func retryCommand() *cli.Command {
@@ -60,13 +63,30 @@ func runRetry(c *cli.Context) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	if u, err := backlog.Usage(s.StateDir); err == nil && u.Archives == 0 {
-		logger.Info(fmt.Sprintf("retry: the backlog in %s is empty", backlog.Root(s.StateDir)))
-		return nil
-	}
 	ups, err := st.upstreams(ctx, remote.Options{})
 	if err != nil {
 		return err
+	}
+	if db == "" {
+		// WAL files wal-push left in the backlog (--durability
+		// one-upstream-and-backlog) belong to no database.
+		wal, err := (walarchive.DirBacklog{StateDir: s.StateDir}).Retry(ctx, ups, logger)
+		if err != nil {
+			return err
+		}
+		derr := retryDumps(ctx, s, db, ups)
+		if wal.Remaining > 0 {
+			return errors.Join(derr, fmt.Errorf("retry: %d WAL files are still in the backlog", wal.Remaining))
+		}
+		return derr
+	}
+	return retryDumps(ctx, s, db, ups)
+}
+
+func retryDumps(ctx context.Context, s *Settings, db string, ups []*remote.Upstream) error {
+	if u, err := backlog.Usage(s.StateDir); err == nil && u.Archives == 0 {
+		logger.Info(fmt.Sprintf("retry: the backlog in %s is empty", backlog.Root(s.StateDir)))
+		return nil
 	}
 	return job.RetryBacklog(ctx, job.RetryOptions{StateDir: s.StateDir, Database: db, Upstreams: ups, Log: logger})
 }

@@ -94,3 +94,46 @@ func putManifest(ctx context.Context, u *remote.Upstream, key string, body, sig 
 	}
 	return put(key+naming.ManifestSuffix, body)
 }
+
+// Sealed is an object small enough to be encrypted in memory before any
+// upload (a WAL file): its ciphertext, hashes and manifest are all known
+// when the first byte goes out.
+type Sealed struct {
+	Key     string
+	Data    []byte                // the ciphertext
+	Sums    map[rhash.Type]string // from CipherSums
+	Body    []byte                // the manifest
+	Sig     []byte                // its signature, nil unsigned
+	Created time.Time
+}
+
+// CipherSums hashes data with SHA-256 and every hash one of ups verifies
+// with, once for all of them.
+func CipherSums(ups []*remote.Upstream, data []byte) (map[rhash.Type]string, error) {
+	hs, err := cipherHashers(ups, int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	out := map[rhash.Type]string{}
+	for t, h := range hs {
+		_, _ = h.Write(data)
+		out[t] = h.Hex()
+	}
+	return out, nil
+}
+
+// PutSealed stores s on u by the one path: upload, verify, then the
+// signature and the manifest. A manifest already there is removed first,
+// so data being replaced never sits under a manifest.
+func PutSealed(ctx context.Context, u *remote.Upstream, s Sealed) (rhash.Type, error) {
+	if err := remote.Remove(ctx, u, s.Key+naming.ManifestSuffix); err != nil {
+		return rhash.None, fmt.Errorf("removing the manifest of the copy to be replaced: %w", err)
+	}
+	up := startUpload(ctx, u, s.Key, int64(len(s.Data)), s.Created)
+	_, werr := up.pw.Write(s.Data)
+	up.pw.CloseWithError(werr)
+	if err := <-up.done; err != nil {
+		return rhash.None, fmt.Errorf("upload failed: %w", err)
+	}
+	return seal(ctx, u, s.Key, int64(len(s.Data)), s.Sums, s.Body, s.Sig, s.Created)
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"sync"
@@ -244,17 +243,5 @@ func readObject(ctx context.Context, u *remote.Upstream, obj fs.Object, key stri
 			return nil, err
 		}
 	}
-	rc, err := obj.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
-	}
-	return b, nil
+	return remote.ReadObject(ctx, obj, max)
 }

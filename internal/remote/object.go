@@ -116,3 +116,36 @@ func Verify(ctx context.Context, u *Upstream, key string, size int64, want map[h
 	v.Checked = true
 	return v, nil
 }
+
+// ErrNotFound is a key that is not stored (rclone's two ways of saying so).
+var ErrNotFound = errors.New("not found")
+
+// ReadSmall reads key from u whole, refusing more than max bytes: the one
+// way small objects (manifests, signatures) are read from the store.
+func ReadSmall(ctx context.Context, u *Upstream, key string, max int64) ([]byte, error) {
+	obj, err := u.Fs.NewObject(ctx, key)
+	if errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) {
+		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ReadObject(ctx, obj, max)
+}
+
+// ReadObject reads a listed object whole, refusing more than max bytes.
+func ReadObject(ctx context.Context, obj fs.Object, max int64) ([]byte, error) {
+	rc, err := obj.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", obj.Remote(), max)
+	}
+	return b, nil
+}
