@@ -17,6 +17,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/sign"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 func demoCommand() *cli.Command {
@@ -96,7 +97,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	q := shellQuote
+	q := textfmt.ShellQuote
 	data := filepath.Join(w.Upstreams[0], filepath.FromSlash(res.Key))
 	fmt.Fprintf(out, "\nTry:\n  age -d -i %s %s | gunzip | head\n", q(w.IdentityFile), q(data))
 	// Every reader goes through the settings file, which trusts the demo's
@@ -130,7 +131,7 @@ func selfCommand(dir string) (string, error) {
 		}
 	}
 	if !strings.Contains(exe, string(filepath.Separator)+"go-build") {
-		return shellQuote(exe), nil
+		return textfmt.ShellQuote(exe), nil
 	}
 	dst := filepath.Join(dir, "bin", "pgarchive")
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -143,20 +144,5 @@ func selfCommand(dir string) (string, error) {
 	if err := atomicfile.WriteBytes(dst, data, atomicfile.Options{Perm: 0o755}); err != nil {
 		return "", err
 	}
-	return shellQuote(dst), nil
-}
-
-// shellQuote quotes s for a POSIX shell unless it is plainly safe.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:@%+=,-", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return textfmt.ShellQuote(dst), nil
 }

@@ -90,7 +90,7 @@ Examples:
 		Before: setupLogging,
 		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(), statusCommand(),
 			notifyCommand(), retryCommand(), healCommand(), checkConfigCommand(), demoCommand(),
-			walPushCommand(), walFetchCommand()},
+			walPushCommand(), walFetchCommand(), basebackupCommand(), restoreClusterCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main reports errors, through the logger
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

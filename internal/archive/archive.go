@@ -52,6 +52,19 @@ type Job struct {
 	// that a copy some upstream failed to take can be kept for later. Its
 	// write errors drop it from the run without failing the uploads.
 	Spool io.Writer
+	// Base, when set, makes the archive a base backup (see BaseBackup).
+	Base *BaseBackup
+}
+
+// BaseBackup turns an archive into a base backup: named .tar, manifest
+// format 4 with a base section.
+type BaseBackup struct {
+	// Inspect receives the plaintext as it streams, beside the encryption;
+	// an error it returns fails the run before any copy is complete.
+	Inspect io.Writer
+	// Describe is called once the stream ended whole; its section goes
+	// into the manifest.
+	Describe func() (*manifest.Base, error)
 }
 
 // Outcome is one upstream's result.
@@ -107,6 +120,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	name.Tar = job.Base != nil
 	// Allocated once: outcome keeps pointers into it.
 	res := &Result{Outcomes: make([]Outcome, len(job.Upstreams))}
 	outcome := map[*remote.Upstream]*Outcome{}
@@ -157,6 +171,12 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			MD5: sums.cipher[rhash.MD5], CRC32: sums.cipher[rhash.CRC32], HeaderSHA256: headerPin},
 		Key:       manifest.Key{Recipients: job.Keys.Described},
 		Pgarchive: manifest.Provenance{Version: job.Version, Host: job.Host},
+	}
+	if job.Base != nil {
+		if m.Base, err = job.Base.Describe(); err != nil {
+			return res, fmt.Errorf("%s: %w", job.Database, err)
+		}
+		m.Format, m.Dump.Format = manifest.FormatVersion, manifest.BaseBackupFormat
 	}
 	body, err := m.Marshal()
 	if err != nil {
@@ -311,7 +331,7 @@ func startUploads(ctx context.Context, live []*remote.Upstream, key string, size
 // and (with a checker) judging it in parallel, and closes cw when done with
 // the error, if any. A broken dump's verdict arrives before cw's end, so
 // the uploads see an error instead of the end of the ciphertext, and abort.
-func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *dumpcheck.Checker) (int64, string, error) {
+func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *dumpcheck.Checker, inspect io.Writer) (int64, string, error) {
 	h := sha256.New()
 	// age writes 64 KiB chunks; batching them keeps stage two's blocks large.
 	bw := bufio.NewWriterSize(cw, tee.DefaultOptions.BlockSize)
@@ -321,6 +341,9 @@ func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *du
 		sinks := []tee.Sink{{W: h}, {W: aw}}
 		if check != nil {
 			sinks = append(sinks, tee.Sink{W: check})
+		}
+		if inspect != nil {
+			sinks = append(sinks, tee.Sink{W: inspect})
 		}
 		var res tee.Result
 		res, err = tee.Copy(src, sinks, tee.DefaultOptions)
@@ -387,7 +410,11 @@ func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, 
 	if job.CheckDump {
 		check = dumpcheck.Start(job.Source.Compression.Name)
 	}
-	n, plainSum, err1 := encryptInto(job.Source, enc, cw, check)
+	var inspect io.Writer
+	if job.Base != nil {
+		inspect = job.Base.Inspect
+	}
+	n, plainSum, err1 := encryptInto(job.Source, enc, cw, check, inspect)
 	err2 := <-stage2
 	err = err1
 	if err2 != nil {

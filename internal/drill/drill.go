@@ -16,6 +16,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/checks"
 	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/pgload"
 	"github.com/pgarchive/pgarchive/internal/remote"
@@ -92,6 +93,10 @@ func one(ctx context.Context, job Job, db string) (o Outcome) {
 		return o
 	}
 	o.Archive = a.Key
+	if a.Manifest.Dump.Format == manifest.BaseBackupFormat {
+		fail("%s is a base backup: drill restores dumps (restore-cluster restores base backups)", a.Key)
+		return o
+	}
 	o.Age = job.Now().Sub(a.Name.Created)
 	if job.MaxAge > 0 && o.Age > job.MaxAge {
 		fail("newest archive is %s old, more than --max-age %s: backups have stopped", roundAge(o.Age), job.MaxAge)

@@ -41,6 +41,8 @@ type NightlyOptions struct {
 	ReadUpstreams func(context.Context) ([]*remote.Upstream, error)
 	Policy        catalog.Policy
 	MetricsDir    string
+	// Base makes the archive a base backup (internal/basebackup).
+	Base *archive.BaseBackup
 
 	Log     *slog.Logger
 	Version string
@@ -76,6 +78,7 @@ func Nightly(ctx context.Context, opt NightlyOptions) (res *archive.Result, err 
 	job := archive.Job{
 		Database: opt.Database, Prefix: opt.Prefix, Source: opt.Source, Keys: opt.Keys, Upstreams: opt.Upstreams,
 		Log: opt.Log, Version: opt.Version, Host: opt.Host, Now: opt.Now, Signer: opt.Signer, CheckDump: opt.CheckDump,
+		Base: opt.Base,
 	}
 	spool := startSpool(opt)
 	if spool != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/keys"
+	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/pgload"
 	"github.com/pgarchive/pgarchive/internal/remote"
@@ -59,6 +60,9 @@ func Restore(ctx context.Context, opt RestoreOptions) (err error) {
 	a, err := Choose(opt.Catalog, opt.Remote, db, opt.Archive, log)
 	if err != nil {
 		return err
+	}
+	if opt.Into != "" && a.Manifest.Dump.Format == manifest.BaseBackupFormat {
+		return fmt.Errorf("%s is a base backup, not a dump: pgarchive restore-cluster restores it (restore --output gives its tar)", a.Key)
 	}
 	if opt.Output != "" && opt.Output != "-" {
 		// A restore killed with SIGKILL could not remove its partial file.

@@ -93,11 +93,6 @@ func tailString(s string, n int) string {
 	return "..." + s
 }
 
-// shellQuote quotes for the shell pg_ctl runs the server through.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // connValue quotes a libpq keyword/value value when it needs it.
 func connValue(v string) string {
 	if v != "" && !strings.ContainsAny(v, " \t\n\r\f\v'\\") {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/pgbin"
+	"github.com/pgarchive/pgarchive/internal/textfmt"
 )
 
 // Options tune Start.
@@ -111,9 +112,9 @@ func (c *Cluster) start(ctx context.Context, initdb string, settings map[string]
 		"-E", "UTF8", "--locale=C"); err != nil {
 		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	opts := []string{"-k", shellQuote(sock), "-p", port}
+	opts := []string{"-k", textfmt.ShellQuote(sock), "-p", port}
 	for _, kv := range defaults {
-		opts = append(opts, "-c", shellQuote(kv[0]+"="+kv[1]))
+		opts = append(opts, "-c", textfmt.ShellQuote(kv[0]+"="+kv[1]))
 	}
 	names := make([]string, 0, len(settings))
 	for k := range settings {
@@ -121,7 +122,7 @@ func (c *Cluster) start(ctx context.Context, initdb string, settings map[string]
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		opts = append(opts, "-c", shellQuote(k+"="+settings[k]))
+		opts = append(opts, "-c", textfmt.ShellQuote(k+"="+settings[k]))
 	}
 	// pg_ctl -w returns once the server accepts connections, or fails
 	// after -t seconds; pg_ctl hands -o to a shell, hence the quoting.

@@ -1,0 +1,154 @@
+package basebackup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgarchive/pgarchive/internal/archive"
+	"github.com/pgarchive/pgarchive/internal/job"
+	"github.com/pgarchive/pgarchive/internal/manifest"
+	"github.com/pgarchive/pgarchive/internal/pgbin"
+	"github.com/pgarchive/pgarchive/internal/walname"
+)
+
+// Options are basebackup's settings; Archive carries everything an archive
+// run needs but its database name and source, which Run fills in.
+type Options struct {
+	Conn        string // libpq connection string; "" uses the environment (PGHOST, ...)
+	PgBin       string
+	Compression string // "none", "gzip", "lz4" or "zstd" (pg_basebackup --compress=client-...)
+	Archive     job.NightlyOptions
+}
+
+// Compressions are the values of Options.Compression.
+var Compressions = []string{"gzip", "lz4", "zstd", "none"}
+
+// server is what Run asks the server before the backup.
+type server struct {
+	cluster     walname.Cluster
+	segSize     int64
+	archiveMode string
+}
+
+func ask(ctx context.Context, conn string) (server, error) {
+	c, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		return server{}, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var s server
+	var version int
+	err = c.QueryRow(ctx, `SELECT system_identifier, current_setting('server_version_num')::int,
+		(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'), current_setting('archive_mode')
+		FROM pg_control_system()`).Scan(&s.cluster.SystemID, &version, &s.segSize, &s.archiveMode)
+	if err != nil {
+		return server{}, fmt.Errorf("asking the cluster for its identity: %w", err)
+	}
+	s.cluster.Major = version / 10000
+	return s, s.cluster.Validate()
+}
+
+// Run takes a base backup and archives it as database
+// walname.Cluster.BaseDatabase. WAL is not included (-X none): the backup
+// needs the archived WAL from its start to its stop position, so a
+// cluster whose archive_mode is off is refused.
+func Run(ctx context.Context, opt Options) (*archive.Result, error) {
+	srv, err := ask(ctx, opt.Conn)
+	if err != nil {
+		return nil, err
+	}
+	if srv.archiveMode == "off" {
+		return nil, fmt.Errorf("%s has archive_mode off: a base backup without archived WAL cannot be restored; turn archiving on (archive_command = 'pgarchive wal-push %%p') first", srv.cluster)
+	}
+	bin, err := pgbin.Find(opt.PgBin, "pg_basebackup")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-D", "-", "-F", "tar", "-X", "none", "-c", "fast", "-w", "-l", "pgarchive"}
+	if opt.Conn != "" {
+		args = append(args, "-d", opt.Conn)
+	}
+	if opt.Compression != "none" {
+		args = append(args, "--compress=client-"+opt.Compression)
+	}
+	started := time.Now().UTC()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	stderr := &tail{max: 4096}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("pg_basebackup: %w", err)
+	}
+	waited := false
+	wait := func() error {
+		waited = true
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("pg_basebackup failed: %v: %s", err, stderr.String())
+		}
+		return nil
+	}
+	defer func() {
+		if !waited {
+			cancel()
+			_ = cmd.Wait()
+		}
+	}()
+	src, err := archive.OpenStream(out)
+	if err != nil {
+		return nil, err
+	}
+	src.Label = "pg_basebackup of " + srv.cluster.String()
+	in := NewInspector(src.Compression.Name)
+	a := opt.Archive
+	a.Database, a.Source, a.CheckDump = srv.cluster.BaseDatabase(), src, false
+	a.Base = &archive.BaseBackup{Inspect: in, Describe: func() (*manifest.Base, error) {
+		// The stream ended: pg_basebackup's verdict first, then the tar's.
+		if err := wait(); err != nil {
+			return nil, err
+		}
+		info, err := in.Close()
+		if err != nil {
+			return nil, err
+		}
+		if info.Cluster != srv.cluster {
+			return nil, fmt.Errorf("the backup is of %s, the server said %s", info.Cluster, srv.cluster)
+		}
+		return &manifest.Base{SystemID: strconv.FormatUint(info.Cluster.SystemID, 10), Major: info.Cluster.Major,
+			Timeline: info.Timeline, StartLSN: info.StartLSN.String(), StopLSN: info.StopLSN.String(),
+			SegmentSize: srv.segSize, Started: started, Stopped: time.Now().UTC()}, nil
+	}}
+	res, err := job.Nightly(ctx, a)
+	if err != nil && !waited {
+		if werr := wait(); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	return res, err
+}
+
+// tail keeps the end of a tool's output for its error message.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
