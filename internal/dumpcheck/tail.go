@@ -45,10 +45,10 @@ func (t *Tail) Write(p []byte) (int, error) {
 }
 
 // Check reports whether a plain-SQL dump ended as pg_dump ends it. Custom
-// and other binary formats (PGDMP) have no such line and are not judged here
-// (see Format).
+// and tar archives (pg_dump's, and pg_basebackup's) have no such line and
+// are not judged here (see Format; their SHA-256 is checked anyway).
 func (t *Tail) Check() error {
-	if bytes.HasPrefix(t.head, []byte("PGDMP")) {
+	if f := Sniff(t.head); f == FormatCustom || f == FormatTar {
 		return nil
 	}
 	i := -1

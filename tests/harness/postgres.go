@@ -381,3 +381,45 @@ func NormalizeDump(sql []byte) []byte {
 	}
 	return []byte(strings.Join(lines, ""))
 }
+
+// StartPostgresOn starts a server on an existing data directory (a
+// restored one, say), handing it to the account servers run as first;
+// t.Cleanup stops it. The server is started in the foreground, so a
+// recovery runs before it answers: the wait allows for that.
+func StartPostgresOn(t testing.TB, dataDir string) *Postgres {
+	t.Helper()
+	acct, drop := unprivileged(t)
+	base := sharedTempDir(t, "pgh-")
+	p := &Postgres{Dir: base, DataDir: dataDir, SocketDir: filepath.Join(base, "sock"), DumpDir: filepath.Join(base, "dump"),
+		LogPath: filepath.Join(base, "postgres.log"), Port: FreePort(t), Superuser: "postgres", OSUser: acct.Name, acct: acct, drop: drop}
+	if err := os.Mkdir(p.SocketDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if drop {
+		for _, d := range []string{base, p.SocketDir} {
+			if err := os.Chown(d, acct.UID, acct.GID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := filepath.Walk(dataDir, func(path string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(path, acct.UID, acct.GID)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(p.Stop)
+	if err := p.start(); err != nil {
+		t.Fatalf("postgres on %s: %v", dataDir, err)
+	}
+	return p
+}
+
+// Log is the server's log so far.
+func (p *Postgres) Log(t testing.TB) string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
