@@ -71,6 +71,8 @@ func chownTo(t *testing.T, pg *harness.Postgres, dir string) {
 // has stored it (or failed at it for 60 s).
 func (p *pitrWorld) switchAndWait(t *testing.T) string {
 	t.Helper()
+	// A switch right after another is a no-op: write something first.
+	p.pg.Exec(t, "postgres", "CREATE TABLE IF NOT EXISTS switches (at timestamptz); INSERT INTO switches VALUES (now())")
 	seg := p.pg.Query(t, "postgres", "SELECT pg_walfile_name(pg_switch_wal())")
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
