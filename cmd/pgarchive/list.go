@@ -26,12 +26,21 @@ upstream one of:
 An archive named more than --max-clock-skew ahead of this host's clock is marked FUTURE.
 No key is needed. Exit status 1 when an upstream could not be listed.
 
+Base backups (pgarchive basebackup) are the archives of database
+base-<system identifier>-pg<major>. Without --database, the table is followed by each
+cluster's archived WAL (wal-push) per upstream: the runs of consecutive segments per
+timeline, GAPs (segments missing inside a timeline's span), history files, and pushes cut
+short (data without manifest); then the recovery window: from the end of the oldest base
+backup whose WAL is archived to the last segment reachable without a gap from the newest
+one, and what cuts it short. --wal shows only that part.
+
 Examples:
    pgarchive --config /etc/pgarchive.json list
    pgarchive list --database db1 --json | jq '.[0]'`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "database", Aliases: []string{"d"}, Usage: "only archives of database `NAME`"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array for scripts instead of a table"},
+			&cli.BoolFlag{Name: "wal", Usage: "list only the archived WAL of each cluster (with --json: a JSON array)"},
 		},
 		Action: runList,
 	}
@@ -47,10 +56,26 @@ func runList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
+	wal := c.String("database") == ""
+	switch {
+	case c.Bool("wal"):
+		if !wal {
+			return usageError("--wal lists every cluster's WAL: leave out --database")
+		}
+		invs, windows := s.walView(ctx)
+		if c.Bool("json") {
+			err = render.WALJSON(c.App.Writer, invs, windows)
+		} else {
+			render.WALTable(c.App.Writer, invs, windows)
+		}
+	case c.Bool("json"):
 		err = render.ListJSON(c.App.Writer, s.cat)
-	} else {
+	default:
 		render.ListTable(c.App.Writer, s.cat)
+		if wal {
+			invs, windows := s.walView(ctx)
+			render.WALTable(c.App.Writer, invs, windows)
+		}
 	}
 	if err != nil {
 		return err

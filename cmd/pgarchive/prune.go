@@ -2,14 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/job"
+	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/prune"
 	"github.com/pgarchive/pgarchive/internal/render"
 	"github.com/pgarchive/pgarchive/internal/retention"
+	"github.com/pgarchive/pgarchive/internal/walarchive"
+	"github.com/pgarchive/pgarchive/internal/walname"
 )
 
 func pruneCommand() *cli.Command {
@@ -59,6 +64,12 @@ Unfinished S3 multipart uploads under --prefix (left by runs killed mid-upload: 
 to list, status and prune's plan, yet stored and billed) older than
 --abort-uploads-older-than (24h) are aborted, one log line each; --dry-run lists them.
 Younger ones may belong to an archive still running and are never touched.
+
+Base backups (database base-<system identifier>-pg<major>, see basebackup) are pruned by the
+same rules. When prune runs over every database (no --database), archived WAL follows: a WAL
+file goes once no base backup that stays could need it in recovery (decided by each backup's
+timeline and start position, never by file-name order across timelines); history files
+stay. Without any base backup of a cluster, its WAL is kept whole.
 
 One log line per removed archive and a summary (journald under systemd, with
 PGARCHIVE_DATABASE and PGARCHIVE_ARCHIVE). Exit status: 0 ok, 1 on any failure (a failed
@@ -134,17 +145,87 @@ func runPrune(c *cli.Context) error {
 		UploadsOlderThan: c.Duration("abort-uploads-older-than"),
 	})
 	job.RecordPrune(s.settings.MetricsDir, s.cat, c.Bool("dry-run"), res, err, logger)
+	var wal []walarchive.ClusterPrune
+	if res != nil && err == nil && len(dbs) == 0 {
+		// WAL goes only with the whole catalog in view: every base backup
+		// that stays must be known.
+		invs, _ := s.walView(ctx)
+		wal = walarchive.PruneAll(ctx, s.ups, s.prefix, invs, keptBases(s.cat, res), res.DryRun, logger)
+		for _, w := range wal {
+			if n := len(w.Result.Errors); n > 0 {
+				err = fmt.Errorf("prune: %d WAL deletions of %s failed; the next prune tries again", n, w.Cluster)
+			}
+		}
+	}
 	if res != nil {
 		switch {
 		case c.Bool("json"):
 			enc := json.NewEncoder(c.App.Writer)
 			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(res); jerr != nil && err == nil {
+			out := struct {
+				*prune.Result
+				WAL []walPruneJSON `json:"wal"`
+			}{res, walPruneValues(wal)}
+			if jerr := enc.Encode(out); jerr != nil && err == nil {
 				err = jerr
 			}
 		case res.DryRun:
 			render.PrunePlans(c.App.Writer, res, policy)
+			for _, w := range wal {
+				fmt.Fprintf(c.App.Writer, "\nWAL of %s: %d base backups kept; would remove %d files no kept base backup needs%s\n",
+					w.Cluster, w.Kept, len(w.Remove), walSpan(w.Remove))
+			}
 		}
 	}
 	return err
+}
+
+// keptBases are the base backups of each cluster that the prune leaves.
+// Every one counts, untrusted ones too: keeping WAL for a forgery wastes
+// space, deleting WAL a genuine backup needs would lose it.
+func keptBases(cat *catalog.Catalog, res *prune.Result) map[walname.Cluster][]*manifest.Base {
+	removed := map[string]bool{}
+	for _, d := range res.Databases {
+		for _, a := range d.Archives {
+			if a.Action == "remove" {
+				removed[a.Key] = true
+			}
+		}
+	}
+	out := map[walname.Cluster][]*manifest.Base{}
+	for _, a := range cat.Archives {
+		c, ok := walname.ParseBaseDatabase(a.Name.Database)
+		if !ok || removed[a.Key] || a.Manifest == nil || a.Manifest.Base == nil {
+			continue
+		}
+		out[c] = append(out[c], a.Manifest.Base)
+	}
+	return out
+}
+
+type walPruneJSON struct {
+	SystemID string   `json:"system_identifier"`
+	Kept     int      `json:"base_backups_kept"`
+	Remove   []string `json:"remove"`
+	Removed  int      `json:"removed"`
+	Errors   []string `json:"errors"`
+}
+
+func walPruneValues(ws []walarchive.ClusterPrune) []walPruneJSON {
+	out := []walPruneJSON{}
+	for _, w := range ws {
+		j := walPruneJSON{SystemID: fmt.Sprint(w.Cluster.SystemID), Kept: w.Kept, Remove: []string{}, Removed: w.Result.Removed, Errors: append([]string{}, w.Result.Errors...)}
+		for _, f := range w.Remove {
+			j.Remove = append(j.Remove, f.Name)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func walSpan(fs []walname.File) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s to %s)", fs[0].Name, fs[len(fs)-1].Name)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/job"
 	"github.com/pgarchive/pgarchive/internal/render"
 	"github.com/pgarchive/pgarchive/internal/status"
+	"github.com/pgarchive/pgarchive/internal/walarchive"
 )
 
 func statusCommand() *cli.Command {
@@ -97,17 +98,33 @@ func runStatus(c *cli.Context) error {
 		return err
 	}
 	r := status.Check(s.cat, dbs, time.Now().UTC(), maxAge)
+	var invs []*walarchive.Inventory
+	var windows []walarchive.Window
+	if len(dbs) == 0 {
+		invs, windows = s.walView(ctx)
+	}
 	if c.Bool("json") {
-		err = render.StatusJSON(c.App.Writer, r)
+		err = render.StatusJSON(c.App.Writer, r, render.WALValues(invs, windows))
 	} else {
 		render.StatusTable(c.App.Writer, r)
+		render.WALTable(c.App.Writer, invs, windows)
 	}
 	if err != nil {
 		return err
 	}
 	job.RecordStatus(s.settings.MetricsDir, r, len(dbs) == 0, logger)
-	if !r.OK() {
+	if len(dbs) == 0 {
+		recordWAL(s.settings.MetricsDir, invs, windows)
+	}
+	walOK := true
+	for _, w := range windows {
+		walOK = walOK && w.OK()
+	}
+	if !r.OK() || !walOK {
 		logProblems(r)
+		if r.OK() {
+			return errors.New("WAL: the recovery window has problems (see above)")
+		}
 		return errors.New(r.Summary())
 	}
 	return nil

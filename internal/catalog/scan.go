@@ -66,6 +66,12 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix, db string, pol Po
 	return c, ctx.Err()
 }
 
+// ListObjects lists every object below dir on u: a folder that does not
+// exist yet is empty, a bucket that does not exist an error.
+func ListObjects(ctx context.Context, u *remote.Upstream, dir string) ([]Object, error) {
+	return list(ctx, u.Fs, dir)
+}
+
 func list(ctx context.Context, f fs.Fs, dir string) ([]Object, error) {
 	var out []Object
 	add := func(entries fs.DirEntries) {

@@ -47,6 +47,10 @@ const (
 	DrillLastRun   = "pgarchive_drill_last_run_timestamp_seconds"
 	DrillSuccess   = "pgarchive_drill_last_success"
 	DrillSucceeded = "pgarchive_drill_last_success_timestamp_seconds"
+	WALOK          = "pgarchive_wal_ok"
+	WALWindowStart = "pgarchive_wal_recovery_window_start_timestamp_seconds"
+	WALNewest      = "pgarchive_wal_newest_timestamp_seconds"
+	WALGaps        = "pgarchive_wal_gaps"
 )
 
 var help = map[string]string{
@@ -62,6 +66,10 @@ var help = map[string]string{
 	DrillLastRun:   "Unix time the restore drill of the database last ran.",
 	DrillSuccess:   "1 if the last restore drill of the database passed, else 0.",
 	DrillSucceeded: "Unix time the restore drill of the database last passed.",
+	WALOK:          "1 if the cluster's archived WAL and base backups give a recovery window without problems, else 0.",
+	WALWindowStart: "Unix time of the earliest point the cluster can be recovered to (the end of its oldest usable base backup).",
+	WALNewest:      "Unix time the newest WAL segment of the cluster was stored (the listing's time).",
+	WALGaps:        "Ranges of WAL segments missing on every upstream inside a timeline's archived span.",
 }
 
 // Label names.
@@ -69,6 +77,7 @@ const (
 	LabelCommand  = "command"
 	LabelDatabase = "database"
 	LabelUpstream = "upstream"
+	LabelSystemID = "system_identifier"
 )
 
 // sample is one series and its value.

@@ -216,3 +216,37 @@ func WriteCounts(dir string, run CountsRun) error {
 		}
 	})
 }
+
+// WALFile holds what status found of each cluster's WAL.
+const WALFile = "pgarchive-wal.prom"
+
+// WALEntry is one cluster's WAL as status judged it.
+type WALEntry struct {
+	SystemID    uint64
+	OK          bool
+	WindowStart time.Time // zero: no recovery window
+	Newest      time.Time // zero: unknown
+	Gaps        int
+}
+
+// WriteWAL replaces the WAL file with entries.
+func WriteWAL(dir string, entries []WALEntry) error {
+	return update(dir, WALFile, func(st store) {
+		st.drop(func(*sample) bool { return true })
+		for _, e := range entries {
+			kv := []string{LabelCommand, "status", LabelSystemID, fmt.Sprint(e.SystemID)}
+			ok := 0.0
+			if e.OK {
+				ok = 1
+			}
+			st.set(WALOK, ok, kv...)
+			st.set(WALGaps, float64(e.Gaps), kv...)
+			if !e.WindowStart.IsZero() {
+				st.set(WALWindowStart, unixSeconds(e.WindowStart), kv...)
+			}
+			if !e.Newest.IsZero() {
+				st.set(WALNewest, unixSeconds(e.Newest), kv...)
+			}
+		}
+	})
+}

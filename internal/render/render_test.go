@@ -26,11 +26,11 @@ func TestEmpty(t *testing.T) {
 	}
 	r := status.Check(cat, nil, time.Now(), time.Hour)
 	b.Reset()
-	if err := StatusJSON(&b, r); err != nil {
+	if err := StatusJSON(&b, r, WALValues(nil, nil)); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(b.Bytes(), &got); err != nil || got["ok"] != r.OK() || got["entries"] == nil {
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil || got["ok"] != r.OK() || got["entries"] == nil || got["wal"] == nil {
 		t.Errorf("status json %s: %v", b.String(), err)
 	}
 	b.Reset()

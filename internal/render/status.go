@@ -43,6 +43,7 @@ type statusJSON struct {
 	Time          time.Time         `json:"time"`
 	MaxAgeSeconds int64             `json:"max_age_seconds"`
 	Entries       []statusJSONEntry `json:"entries"`
+	WAL           []walJSON         `json:"wal"`
 }
 
 type statusJSONEntry struct {
@@ -59,9 +60,11 @@ type statusJSONEntry struct {
 }
 
 // StatusJSON writes the report as status --json prints it.
-func StatusJSON(w io.Writer, r status.Report) error {
+// wal (render.WALValues) is each cluster's WAL and recovery window, empty
+// when status was asked about named databases only.
+func StatusJSON(w io.Writer, r status.Report, wal []walJSON) error {
 	out := statusJSON{OK: r.OK(), Summary: r.Summary(), Time: r.Now.Truncate(time.Second),
-		MaxAgeSeconds: int64(r.MaxAge / time.Second), Entries: make([]statusJSONEntry, 0, len(r.Entries))}
+		MaxAgeSeconds: int64(r.MaxAge / time.Second), Entries: make([]statusJSONEntry, 0, len(r.Entries)), WAL: wal}
 	for _, e := range r.Entries {
 		j := statusJSONEntry{Database: e.Database, Upstream: e.Upstream, State: string(e.State), History: e.History}
 		if e.Newest != nil {

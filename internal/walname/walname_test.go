@@ -99,3 +99,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRanges(t *testing.T) {
+	const size = 16 << 20
+	var files []File
+	for _, n := range []string{"000000010000000000000003", "000000010000000000000001", "000000010000000000000002",
+		"000000010000000000000006", "00000002.history", "000000020000000000000006", "000000020000000000000007", "000000010000000000000002"} {
+		f, err := Parse(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	runs, gaps := Ranges(files, size)
+	if len(runs) != 3 || runs[0].Format(size) != "000000010000000000000001..000000010000000000000003 (3)" ||
+		runs[1].Format(size) != "000000010000000000000006" || runs[2].Count() != 2 || runs[2].Timeline != 2 {
+		t.Errorf("runs = %+v", runs)
+	}
+	if len(gaps) != 1 || gaps[0].Format(size) != "000000010000000000000004..000000010000000000000005 (2)" {
+		t.Errorf("gaps = %+v", gaps)
+	}
+}

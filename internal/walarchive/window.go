@@ -1,0 +1,90 @@
+package walarchive
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pgarchive/pgarchive/internal/catalog"
+	"github.com/pgarchive/pgarchive/internal/walname"
+)
+
+// Window is how far back and forward a cluster can be recovered to from
+// what the store holds: from the end of the oldest base backup whose WAL
+// is archived, to the end of the unbroken WAL after the newest one.
+type Window struct {
+	Cluster walname.Cluster
+	// From is the earliest recovery target: the oldest usable base
+	// backup's end; zero without one.
+	From       time.Time
+	FromBackup string
+	// To is the last segment recovery can reach without a gap from the
+	// newest base backup, and ToTime when it was archived (the listing's
+	// time) if it is the newest segment of all.
+	To     string
+	ToTime time.Time
+	// Problems say what cuts the window short or leaves none.
+	Problems []string
+}
+
+// OK reports a window with nothing wrong.
+func (w Window) OK() bool { return len(w.Problems) == 0 }
+
+// RecoveryWindow judges inv against the cluster's base backups (newest
+// first, as the catalog orders them; untrusted and future ones are
+// skipped).
+func RecoveryWindow(inv *Inventory, cat *catalog.Catalog) Window {
+	w := Window{Cluster: inv.Cluster}
+	db := inv.Cluster.BaseDatabase()
+	var usable []*catalog.Archive
+	for _, a := range cat.Archives {
+		if a.Name.Database == db && a.Usable() && !a.Suspect() && a.Manifest != nil && a.Manifest.Base != nil {
+			usable = append(usable, a)
+		}
+	}
+	if len(usable) == 0 {
+		w.Problems = append(w.Problems, fmt.Sprintf("WAL of %s is archived, but there is no usable base backup to replay it onto (pgarchive basebackup)", inv.Cluster))
+		return w
+	}
+	for i := len(usable) - 1; i >= 0; i-- { // oldest first
+		if _, ok := reach(inv, usable[i]); ok {
+			w.From, w.FromBackup = usable[i].Manifest.Base.Stopped, usable[i].Key
+			break
+		}
+	}
+	newest := usable[0]
+	end, ok := reach(inv, newest)
+	if !ok {
+		b := newest.Manifest.Base
+		w.Problems = append(w.Problems, fmt.Sprintf("the newest base backup %s needs WAL %s to %s on timeline %d, which is not all archived",
+			newest.Key, b.StartLSN, b.StopLSN, b.Timeline))
+		return w
+	}
+	w.To = walname.SegmentName(end.Timeline, end.Last, inv.SegSize)
+	if w.To == inv.Newest {
+		w.ToTime = inv.NewestTime
+	}
+	for _, g := range inv.Union.Gaps {
+		if g.Timeline == end.Timeline && g.First > end.Last {
+			w.Problems = append(w.Problems, fmt.Sprintf("WAL gap %s on every upstream: recovery stops at %s", g.Format(inv.SegSize), w.To))
+			break
+		}
+	}
+	return w
+}
+
+// reach finds the run of archived segments (on any upstream) that holds
+// base backup a's whole WAL range; ok is false when part of it is missing.
+func reach(inv *Inventory, a *catalog.Archive) (walname.Range, bool) {
+	b := a.Manifest.Base
+	start, stop, err := b.Range()
+	if err != nil {
+		return walname.Range{}, false
+	}
+	first, last := start.SegNo(inv.SegSize), stop.SegNo(inv.SegSize)
+	for _, r := range inv.Union.Runs {
+		if r.Timeline == b.Timeline && r.First <= first && last <= r.Last {
+			return r, true
+		}
+	}
+	return walname.Range{}, false
+}
