@@ -159,7 +159,9 @@ type Cluster struct {
 	Major    int    // PostgreSQL major version (PG_VERSION)
 }
 
-func (c Cluster) String() string { return fmt.Sprintf("system %d (PostgreSQL %d)", c.SystemID, c.Major) }
+func (c Cluster) String() string {
+	return fmt.Sprintf("system %d (PostgreSQL %d)", c.SystemID, c.Major)
+}
 
 // Validate refuses the zero identifier and majors PostgreSQL never had
 // with continuous archiving in this form (10 renamed xlog to wal).
