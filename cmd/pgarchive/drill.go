@@ -47,7 +47,17 @@ with "*" for every database. The query's first column of its first row is compar
    >= N, > N, <= N, < N   numerically
    = V, != V, or V        numerically if both are numbers, else as text (NULL is "NULL")
 
+Point-in-time drill (--pitr, --to-time T or --to-lsn L): the newest base backup that ends
+before the target is unpacked into a scratch cluster, which replays the archived WAL through
+pgarchive wal-fetch (this run's settings) up to the target and is promoted there; archiving
+is off in it, so it never pushes WAL into the archive. Then the checks run in every database
+it holds (by name from --checks-file, "*" in each). The outcome is filed under the base
+backups' database, base-<system identifier>-pg<major>. A recovery that cannot reach the
+target (WAL missing, a damaged or untrusted segment) fails the drill. Dump drills skip the
+base-* databases.
+
 Examples:
+   pgarchive drill --pitr -i key.txt --check "select count(*) from orders" --expect ">= 1"
    pgarchive drill --identity-file key.txt --max-age 26h
    pgarchive drill -d shop -i key.txt --check "select count(*) from registrations" --expect ">= 1000"`,
 		Flags: append([]cli.Flag{
@@ -58,6 +68,10 @@ Examples:
 			&cli.StringFlag{Name: "checks-file", Usage: "per-database checks as JSON `FILE`", TakesFile: true},
 			&cli.StringFlag{Name: "temp-dir", Usage: "create scratch clusters, and the private spool of custom and tar dumps, below `DIR` (default $TMPDIR)", TakesFile: true},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "restore custom-format (pg_dump -Fc) archives with pg_restore --jobs `N`"},
+			&cli.BoolFlag{Name: "pitr", Usage: "drill point-in-time recovery instead: the newest base backup and every archived WAL (see below)"},
+			&cli.StringFlag{Name: "to-time", Usage: "drill point-in-time recovery to `TIME` (see restore-cluster)"},
+			&cli.StringFlag{Name: "to-lsn", Usage: "drill point-in-time recovery to `LSN`"},
+			&cli.Uint64Flag{Name: "system-identifier", Usage: "with --pitr, --to-time or --to-lsn: the cluster (`ID`) when the store holds base backups of several"},
 		}, keyFlags()...),
 		Action: runDrill,
 	}
@@ -82,7 +96,14 @@ func runDrill(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	target, pitr, err := parseTarget(c, "pitr")
+	if err != nil {
+		return err
+	}
 	dbs := opt.Databases
+	if pitr {
+		dbs = nil // the whole catalog: base backups are found by cluster
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	s, err := openSessionFor(ctx, c, dbs)
@@ -99,11 +120,21 @@ func runDrill(c *cli.Context) error {
 	if len(dbs) == 0 && len(s.cat.Databases()) == 0 {
 		return fmt.Errorf("no archives found on remote %q: nothing to drill", s.settings.Remote)
 	}
-	out := drill.Run(ctx, drill.Job{
+	dj := drill.Job{
 		Databases: dbs, Catalog: s.cat, Upstreams: s.ups, Identities: ids,
 		MaxAge: opt.MaxAge, Checks: cs, PgBin: s.settings.PgBin, TempDir: c.String("temp-dir"), Jobs: c.Int("jobs"),
 		Now: time.Now, Log: logger,
-	})
+	}
+	var out []drill.Outcome
+	if pitr {
+		cmd, err := restoreCommandLine(c, s.settings)
+		if err != nil {
+			return err
+		}
+		out = []drill.Outcome{drill.RunPITR(ctx, dj, drill.PITR{SystemID: c.Uint64("system-identifier"), Target: target, RestoreCommand: cmd})}
+	} else {
+		out = drill.Run(ctx, dj)
+	}
 	job.RecordDrill(s.settings.MetricsDir, out, logger)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("drill interrupted (%v); scratch clusters were removed", err)

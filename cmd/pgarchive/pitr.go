@@ -74,7 +74,7 @@ func runBasebackup(c *cli.Context) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	res, err := basebackup.Run(ctx, basebackup.Options{Conn: c.String("database-cluster-connection"), PgBin: s.PgBin,
+	res, err := job.BaseBackup(ctx, job.BaseBackupOptions{Conn: c.String("database-cluster-connection"), PgBin: s.PgBin,
 		Compression: c.String("compression"), Archive: job.NightlyOptions{Prefix: st.prefix, Remote: s.Remote, Keys: k, Signer: signer,
 			Upstreams: ups, StateDir: s.StateDir, BacklogMaxSize: s.BacklogMaxSize, MetricsDir: s.MetricsDir,
 			Log: logger, Version: version, Host: host, Now: time.Now}})
@@ -126,42 +126,42 @@ Examples:
 	}
 }
 
-func parseTarget(c *cli.Context) (basebackup.Target, error) {
-	var t basebackup.Target
+// parseTarget reads --to-time, --to-lsn and the flag named latest; with
+// none of them, ok is false.
+func parseTarget(c *cli.Context, latest string) (t basebackup.Target, ok bool, err error) {
 	n := 0
 	if s := c.String("to-time"); s != "" {
 		n++
-		tm, err := basebackup.ParseTime(s)
-		if err != nil {
-			return t, usageError("--to-time: %v", err)
+		if t.Time, err = basebackup.ParseTime(s); err != nil {
+			return t, false, usageError("--to-time: %v", err)
 		}
-		t.Time = tm
 	}
 	if s := c.String("to-lsn"); s != "" {
 		n++
-		l, err := walname.ParseLSN(s)
-		if err != nil {
-			return t, usageError("--to-lsn: %v", err)
+		if t.LSN, err = walname.ParseLSN(s); err != nil {
+			return t, false, usageError("--to-lsn: %v", err)
 		}
-		t.LSN = l
 	}
-	if c.Bool("latest") {
+	if c.Bool(latest) {
 		n++
 		t.Latest = true
 	}
-	if n != 1 {
-		return t, usageError("give exactly one of --to-time, --to-lsn and --latest")
+	if n > 1 {
+		return t, false, usageError("give one of --to-time, --to-lsn and --%s", latest)
 	}
-	return t, nil
+	return t, n == 1, nil
 }
 
 func runRestoreCluster(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("restore-cluster takes no arguments")
 	}
-	t, err := parseTarget(c)
+	t, ok, err := parseTarget(c, "latest")
 	if err != nil {
 		return err
+	}
+	if !ok {
+		return usageError("give one of --to-time, --to-lsn and --latest")
 	}
 	if !slices.Contains(basebackup.Actions, c.String("target-action")) {
 		return usageError("--target-action %q: promote, pause or shutdown", c.String("target-action"))

@@ -73,8 +73,9 @@ func resolveDrill(c *cli.Context, s *Settings) (o drillOptions, err error) {
 
 // statusOptions are status's settings.
 type statusOptions struct {
-	Databases []string
-	MaxAge    time.Duration
+	BaseMaxAge time.Duration // the age limit of base backups
+	Databases  []string
+	MaxAge     time.Duration
 }
 
 func resolveStatus(c *cli.Context, s *Settings) (o statusOptions, err error) {
@@ -85,8 +86,17 @@ func resolveStatus(c *cli.Context, s *Settings) (o statusOptions, err error) {
 	if o.Databases, err = databasesOption(c, sec.Databases); err != nil {
 		return o, err
 	}
-	o.MaxAge, err = maxAgeOption(c, sec.MaxAge)
-	return o, err
+	if o.MaxAge, err = maxAgeOption(c, sec.MaxAge); err != nil {
+		return o, err
+	}
+	v := c.String("base-backup-max-age")
+	if !given(c, "base-backup-max-age") && sec.BaseBackupMaxAge != "" {
+		v = sec.BaseBackupMaxAge
+	}
+	if o.BaseMaxAge, err = config.ParseMaxAge(v); err != nil {
+		return o, usageError("--base-backup-max-age: %v", err)
+	}
+	return o, nil
 }
 
 // keepFlags are prune's rule flags; giving any of them replaces the

@@ -11,6 +11,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/render"
 	"github.com/pgarchive/pgarchive/internal/status"
 	"github.com/pgarchive/pgarchive/internal/walarchive"
+	"github.com/pgarchive/pgarchive/internal/walname"
 )
 
 func statusCommand() *cli.Command {
@@ -72,6 +73,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "database", Aliases: []string{"d"}, Usage: "check database `NAME` (repeatable; default: every database on the remote); one with no archive is MISSING"},
 			&cli.StringFlag{Name: "max-age", Value: "26h", Usage: "STALE when the newest complete archive is older than `DURATION` (0: no limit); 26h suits nightly dumps"},
+			&cli.StringFlag{Name: "base-backup-max-age", Value: "192h", Usage: "the same for base backups (databases base-*: pgarchive basebackup); 192h suits weekly ones"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON object for scripts instead of the table (fields above)"},
 		},
 		Action: runStatus,
@@ -97,7 +99,7 @@ func runStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r := status.Check(s.cat, dbs, time.Now().UTC(), maxAge)
+	r := checkStatus(s, dbs, maxAge, opt.BaseMaxAge)
 	var invs []*walarchive.Inventory
 	var windows []walarchive.Window
 	if len(dbs) == 0 {
@@ -128,6 +130,33 @@ func runStatus(c *cli.Context) error {
 		return errors.New(r.Summary())
 	}
 	return nil
+}
+
+// checkStatus judges dumps by maxAge and base backups (databases
+// base-<sysid>-pg<major>) by baseMaxAge, in one report.
+func checkStatus(s *session, dbs []string, maxAge, baseMaxAge time.Duration) status.Report {
+	now := time.Now().UTC()
+	if len(dbs) == 0 {
+		dbs = s.cat.Databases()
+	}
+	var dumps, bases []string
+	for _, db := range dbs {
+		if _, ok := walname.ParseBaseDatabase(db); ok {
+			bases = append(bases, db)
+		} else {
+			dumps = append(dumps, db)
+		}
+	}
+	if len(bases) == 0 {
+		return status.Check(s.cat, dumps, now, maxAge)
+	}
+	rb := status.Check(s.cat, bases, now, baseMaxAge)
+	if len(dumps) == 0 {
+		return rb
+	}
+	r := status.Check(s.cat, dumps, now, maxAge)
+	r.Entries = append(r.Entries, rb.Entries...)
+	return r
 }
 
 // logProblems writes one error entry per database and upstream that is not

@@ -1,8 +1,8 @@
-// Package basebackup streams pg_basebackup's tar into an archive (through
-// the same encrypt, fan-out, verify and manifest path as a dump), reading
-// from the stream what restores need (inspect.go), and unpacks one back
-// into a data directory set up for point-in-time recovery (unpack.go,
-// recovery.go).
+// Package basebackup is what pgarchive knows of pg_basebackup's tar: it
+// reads from the stream what restores need while job.BaseBackup archives
+// it (inspect.go), chooses the base backup for a recovery target, and
+// unpacks one into a data directory set up for point-in-time recovery
+// (restore.go, unpack.go, recovery.go).
 package basebackup
 
 import (
@@ -18,6 +18,10 @@ import (
 	"github.com/pgarchive/pgarchive/internal/dumpcheck"
 	"github.com/pgarchive/pgarchive/internal/walname"
 )
+
+// Compressions are pg_basebackup's client-side compressions pgarchive
+// passes on (--compress=client-<name>), and "none".
+var Compressions = []string{"gzip", "lz4", "zstd", "none"}
 
 // Info is what a base backup's tar says about itself.
 type Info struct {

@@ -81,6 +81,16 @@ func RestoreCluster(ctx context.Context, opt RestoreOptions) (*Restored, error) 
 	if err := prepareDir(opt.Dir); err != nil {
 		return nil, err
 	}
+	n, err := Materialize(ctx, a, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Restored{Archive: a, Files: n}, nil
+}
+
+// Materialize unpacks base backup a into opt.Dir (which exists, empty)
+// and writes its recovery settings.
+func Materialize(ctx context.Context, a *catalog.Archive, opt RestoreOptions) (int, error) {
 	b := a.Manifest.Base
 	opt.Log.Info(fmt.Sprintf("restore-cluster: unpacking base backup %s (%s, WAL %s to %s, timeline %d) into %s",
 		a.Key, textfmt.Bytes(a.Manifest.Ciphertext.Size), b.StartLSN, b.StopLSN, b.Timeline, opt.Dir), "archive", a.Key)
@@ -93,10 +103,10 @@ func RestoreCluster(ctx context.Context, opt RestoreOptions) (*Restored, error) 
 		_, err = io.Copy(io.Discard, r)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("restoring %s into %s: %w; the directory is incomplete, remove it before trying again", a.Key, opt.Dir, err)
+		return n, fmt.Errorf("restoring %s into %s: %w; the directory is incomplete, remove it before trying again", a.Key, opt.Dir, err)
 	}
 	if err := writeRecovery(opt.Dir, RecoverySettings(opt.Target, opt.RestoreCommand, opt.Action)); err != nil {
-		return nil, fmt.Errorf("writing the recovery settings into %s: %w", opt.Dir, err)
+		return n, fmt.Errorf("writing the recovery settings into %s: %w", opt.Dir, err)
 	}
-	return &Restored{Archive: a, Files: n}, nil
+	return n, nil
 }

@@ -28,6 +28,8 @@ type DrillSection struct {
 type StatusSection struct {
 	Databases []string `json:"database,omitempty"`
 	MaxAge    string   `json:"max-age,omitempty"`
+	// BaseBackupMaxAge is the age limit of base backups (weekly, say).
+	BaseBackupMaxAge string `json:"base-backup-max-age,omitempty"`
 }
 
 // PruneSection is {"prune": {...}}. RcloneConfig, when set, replaces the
@@ -99,9 +101,11 @@ func (c *File) validateSections() error {
 	}
 	if s := c.Status; s != nil {
 		wrap("status", validateDatabases(s.Databases))
-		if s.MaxAge != "" {
-			_, err := ParseMaxAge(s.MaxAge)
-			wrap("status", err)
+		for _, v := range []string{s.MaxAge, s.BaseBackupMaxAge} {
+			if v != "" {
+				_, err := ParseMaxAge(v)
+				wrap("status", err)
+			}
 		}
 	}
 	if p := c.Prune; p != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/restore"
 	"github.com/pgarchive/pgarchive/internal/scratchpg"
 	"github.com/pgarchive/pgarchive/internal/textfmt"
+	"github.com/pgarchive/pgarchive/internal/walname"
 )
 
 // Job is one drill run.
@@ -55,7 +56,12 @@ type Outcome struct {
 func Run(ctx context.Context, job Job) []Outcome {
 	dbs := job.Databases
 	if len(dbs) == 0 {
-		dbs = job.Catalog.Databases()
+		// Base backups are drilled by RunPITR, not loaded as dumps.
+		for _, db := range job.Catalog.Databases() {
+			if _, base := walname.ParseBaseDatabase(db); !base {
+				dbs = append(dbs, db)
+			}
+		}
 	}
 	var out []Outcome
 	for _, db := range dbs {

@@ -32,14 +32,18 @@ type Options struct {
 	Log     *slog.Logger // nil: silent
 	// Settings are extra server settings (name -> value), after the defaults.
 	Settings map[string]string
+	// StartTimeout bounds pg_ctl start; 0 means 60 s. A restored cluster
+	// replays WAL before it answers.
+	StartTimeout time.Duration
 }
 
 // Cluster is a running scratch cluster.
 type Cluster struct {
-	dir   string
-	user  string
-	pgCtl string
-	log   *slog.Logger
+	dir     string
+	user    string
+	pgCtl   string
+	log     *slog.Logger
+	timeout time.Duration
 
 	mu      sync.Mutex
 	stopped bool
@@ -89,7 +93,7 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // the socket path and pg_ctl must not depend on the working directory
 	}
-	c := &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log}
+	c := &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log, timeout: opt.StartTimeout}
 	if err := c.start(ctx, initdb, opt.Settings); err != nil {
 		if serr := c.Stop(); serr != nil {
 			err = fmt.Errorf("%w (cleaning up: %v)", err, serr)
@@ -100,6 +104,86 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	return c, nil
 }
 
+// StartFrom is Start on a data directory fill writes (a restored base
+// backup, say) instead of initdb's. Whatever the copy's own settings say,
+// the scratch server trusts local connections only (its own pg_hba.conf),
+// archives nothing (archive_mode off: a restored production cluster must
+// never push WAL into production's archive) and needs no postgresql.conf
+// of its own (one that is missing, or a link into a Nix store this host
+// lacks, is replaced by an empty one). It may still be recovering when
+// StartFrom returns.
+func StartFrom(ctx context.Context, opt Options, fill func(dataDir string) error) (*Cluster, error) {
+	if os.Geteuid() == 0 {
+		return nil, errors.New("drill cannot run as root: PostgreSQL refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)")
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pgCtl, err := pgbin.Find(opt.PgBin, "pg_ctl")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(opt.TempDir, "pgarchive-scratch-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch cluster directory: %w", err)
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	c := &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log, timeout: opt.StartTimeout}
+	err = fill(c.dataDir())
+	if err == nil {
+		err = c.ownConfig()
+	}
+	if err == nil {
+		settings := map[string]string{"hba_file": c.hbaPath(), "archive_mode": "off"}
+		for k, v := range opt.Settings {
+			settings[k] = v
+		}
+		err = c.start(ctx, "", settings)
+	}
+	if err != nil {
+		if serr := c.Stop(); serr != nil {
+			err = fmt.Errorf("%w (cleaning up: %v)", err, serr)
+		}
+		return nil, err
+	}
+	log.Info("scratch PostgreSQL started on a restored data directory", "dir", dir)
+	return c, nil
+}
+
+// LogTail is the end of the server's log, for error messages.
+func (c *Cluster) LogTail() string { return logTail(c.logPath(), 3000) }
+
+func (c *Cluster) hbaPath() string { return filepath.Join(c.dir, "pg_hba.conf") }
+
+// ownConfig writes the scratch server's pg_hba.conf and, where the copy
+// has none it can read, an empty postgresql.conf.
+func (c *Cluster) ownConfig() error {
+	if err := os.WriteFile(c.hbaPath(), []byte("local all all trust\n"), 0o600); err != nil {
+		return err
+	}
+	conf := filepath.Join(c.dataDir(), "postgresql.conf")
+	if _, err := os.Stat(conf); err != nil {
+		os.Remove(conf) // a dangling link
+		return os.WriteFile(conf, nil, 0o600)
+	}
+	return nil
+}
+
+// Superuser finds a superuser to connect as: the restored cluster's roles
+// are production's, whose bootstrap superuser is usually postgres.
+func (c *Cluster) Superuser(ctx context.Context, try ...string) string {
+	for _, u := range try {
+		if _, err := run(ctx, filepath.Join(filepath.Dir(c.pgCtl), "psql"), "-X", "-h", c.socketDir(), "-p", port, "-U", u, "-d", "postgres", "-c", "SELECT 1"); err == nil {
+			c.user = u
+			return u
+		}
+	}
+	return c.user
+}
+
 func (c *Cluster) start(ctx context.Context, initdb string, settings map[string]string) error {
 	sock := c.socketDir()
 	if p := filepath.Join(sock, ".s.PGSQL."+port); len(p) > maxSocketPath {
@@ -108,9 +192,11 @@ func (c *Cluster) start(ctx context.Context, initdb string, settings map[string]
 	if err := os.Mkdir(sock, 0o700); err != nil {
 		return err
 	}
-	if out, err := run(ctx, initdb, "-D", c.dataDir(), "-U", c.user, "-A", "trust", "--no-sync",
-		"-E", "UTF8", "--locale=C"); err != nil {
-		return fmt.Errorf("initdb: %v\n%s", err, out)
+	if initdb != "" {
+		if out, err := run(ctx, initdb, "-D", c.dataDir(), "-U", c.user, "-A", "trust", "--no-sync",
+			"-E", "UTF8", "--locale=C"); err != nil {
+			return fmt.Errorf("initdb: %v\n%s", err, out)
+		}
 	}
 	opts := []string{"-k", textfmt.ShellQuote(sock), "-p", port}
 	for _, kv := range defaults {
@@ -126,7 +212,11 @@ func (c *Cluster) start(ctx context.Context, initdb string, settings map[string]
 	}
 	// pg_ctl -w returns once the server accepts connections, or fails
 	// after -t seconds; pg_ctl hands -o to a shell, hence the quoting.
-	if out, err := run(ctx, c.pgCtl, "-D", c.dataDir(), "-l", c.logPath(), "-w", "-t", "60",
+	timeout := 60
+	if c.timeout > 0 {
+		timeout = int(c.timeout.Seconds())
+	}
+	if out, err := run(ctx, c.pgCtl, "-D", c.dataDir(), "-l", c.logPath(), "-w", "-t", strconv.Itoa(timeout),
 		"-o", strings.Join(opts, " "), "start"); err != nil {
 		return fmt.Errorf("pg_ctl start: %v\n%s\nserver log, last lines:\n%s", err, out, logTail(c.logPath(), 3000))
 	}

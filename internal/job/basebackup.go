@@ -1,4 +1,4 @@
-package basebackup
+package job
 
 import (
 	"context"
@@ -11,23 +11,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgarchive/pgarchive/internal/archive"
-	"github.com/pgarchive/pgarchive/internal/job"
+	"github.com/pgarchive/pgarchive/internal/basebackup"
 	"github.com/pgarchive/pgarchive/internal/manifest"
 	"github.com/pgarchive/pgarchive/internal/pgbin"
 	"github.com/pgarchive/pgarchive/internal/walname"
 )
 
-// Options are basebackup's settings; Archive carries everything an archive
+// BaseBackupOptions are basebackup's settings; Archive carries everything an archive
 // run needs but its database name and source, which Run fills in.
-type Options struct {
+type BaseBackupOptions struct {
 	Conn        string // libpq connection string; "" uses the environment (PGHOST, ...)
 	PgBin       string
 	Compression string // "none", "gzip", "lz4" or "zstd" (pg_basebackup --compress=client-...)
-	Archive     job.NightlyOptions
+	Archive     NightlyOptions
 }
-
-// Compressions are the values of Options.Compression.
-var Compressions = []string{"gzip", "lz4", "zstd", "none"}
 
 // server is what Run asks the server before the backup.
 type server struct {
@@ -54,11 +51,11 @@ func ask(ctx context.Context, conn string) (server, error) {
 	return s, s.cluster.Validate()
 }
 
-// Run takes a base backup and archives it as database
+// BaseBackup takes a base backup and archives it as database
 // walname.Cluster.BaseDatabase. WAL is not included (-X none): the backup
 // needs the archived WAL from its start to its stop position, so a
 // cluster whose archive_mode is off is refused.
-func Run(ctx context.Context, opt Options) (*archive.Result, error) {
+func BaseBackup(ctx context.Context, opt BaseBackupOptions) (*archive.Result, error) {
 	srv, err := ask(ctx, opt.Conn)
 	if err != nil {
 		return nil, err
@@ -109,7 +106,7 @@ func Run(ctx context.Context, opt Options) (*archive.Result, error) {
 		return nil, err
 	}
 	src.Label = "pg_basebackup of " + srv.cluster.String()
-	in := NewInspector(src.Compression.Name)
+	in := basebackup.NewInspector(src.Compression.Name)
 	a := opt.Archive
 	a.Database, a.Source, a.CheckDump = srv.cluster.BaseDatabase(), src, false
 	a.Base = &archive.BaseBackup{Inspect: in, Describe: func() (*manifest.Base, error) {
@@ -128,7 +125,7 @@ func Run(ctx context.Context, opt Options) (*archive.Result, error) {
 			Timeline: info.Timeline, StartLSN: info.StartLSN.String(), StopLSN: info.StopLSN.String(),
 			SegmentSize: srv.segSize, Started: started, Stopped: time.Now().UTC()}, nil
 	}}
-	res, err := job.Nightly(ctx, a)
+	res, err := Nightly(ctx, a)
 	if err != nil && !waited {
 		if werr := wait(); werr != nil {
 			err = errors.Join(err, werr)
