@@ -10,6 +10,7 @@
 #   authenticity.nix     signing and trusted signers
 #   wrapper.nix          root's `pgarchive` with the units' settings
 #   units.nix            the one generator of pgarchive's own units
+#   wal.nix              continuous archiving and base backups (services.pgarchive.wal)
 # Any part can be enabled without the others (a verifier host runs only the
 # drill).
 #
@@ -78,6 +79,7 @@ in
     ./status.nix
     ./notify.nix
     ./wrapper.nix
+    ./wal.nix
   ];
 
   options.services.pgarchive = {

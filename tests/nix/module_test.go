@@ -58,20 +58,21 @@ type settingsFile struct {
 }
 
 type evalCase struct {
-	Units       map[string]unit `json:"units"`
-	PackagePath string          `json:"packagePath"`
-	ConfigPath  string          `json:"configPath"`
-	ConfigJSON  string          `json:"configJSON"`
-	ConfigBuild string          `json:"configBuild"`
-	Wrappers    []struct{ Name, Text string }
-	Timers      map[string]timer `json:"timers"`
-	Tmpfiles    []string         `json:"tmpfiles"`
-	Groups      []string         `json:"groups"`
-	Prune       settingsFile     `json:"prune"`
-	Summary     settingsFile     `json:"notifySummary"`
-	Status      settingsFile     `json:"status"`
-	Root        settingsFile     `json:"root"`
-	Drill       struct {
+	Units              map[string]unit `json:"units"`
+	PackagePath        string          `json:"packagePath"`
+	ConfigPath         string          `json:"configPath"`
+	ConfigJSON         string          `json:"configJSON"`
+	ConfigBuild        string          `json:"configBuild"`
+	Wrappers           []struct{ Name, Text string }
+	Timers             map[string]timer `json:"timers"`
+	Tmpfiles           []string         `json:"tmpfiles"`
+	Groups             []string         `json:"groups"`
+	Prune              settingsFile     `json:"prune"`
+	Summary            settingsFile     `json:"notifySummary"`
+	Status             settingsFile     `json:"status"`
+	Root               settingsFile     `json:"root"`
+	PostgresqlSettings map[string]any   `json:"postgresqlSettings"`
+	Drill              struct {
 		ConfigPath     string  `json:"configPath"`
 		ConfigJSON     string  `json:"configJSON"`
 		ConfigBuild    string  `json:"configBuild"`

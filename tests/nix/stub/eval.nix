@@ -59,6 +59,7 @@ let
     configJSON = config.services.pgarchive.configFile.env.json;
     configBuild = config.services.pgarchive.configFile.buildCommand;
     wrappers = map (p: { inherit (p) name text; }) config.environment.systemPackages;
+    postgresqlSettings = config.services.postgresql.settings;
   };
 
   names = lib.mapAttrs (_: v: if builtins.isAttrs v then lib.mapAttrs (_: builtins.attrNames) v else null);

@@ -14,6 +14,11 @@ in
   options.services.postgresql = {
     enable = lib.mkEnableOption "PostgreSQL";
     package = mkOption { type = types.package; };
+    # As in NixOS: postgresql.conf's settings, merged per name.
+    settings = mkOption {
+      type = types.submodule { freeformType = types.attrsOf (types.oneOf [ types.bool types.float types.int types.str ]); };
+      default = { };
+    };
   };
 
   config = lib.mkIf cfg.enable {
