@@ -16,6 +16,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/keys"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/textfmt"
+	"github.com/pgarchive/pgarchive/internal/walarchive"
 	"github.com/pgarchive/pgarchive/internal/walname"
 )
 
@@ -241,5 +242,9 @@ func restoreCommandLine(c *cli.Context, s *Settings) (string, error) {
 		// PostgreSQL replaces %f, %p, %r and %% in restore_command.
 		q = append(q, strings.ReplaceAll(textfmt.ShellQuote(a), "%", "%%"))
 	}
-	return strings.Join(q, " ") + " wal-fetch %f %p", nil
+	// A segment the prefetcher (see wal-fetch --help) already fetched and
+	// checked is moved into place by the shell PostgreSQL runs the command
+	// with: no pgarchive starts for it.
+	fast := `f=` + walarchive.PrefetchDir + `/%f; if [ -f "$f" ]; then exec mv -f "$f" "%p"; fi; exec `
+	return fast + strings.Join(q, " ") + " wal-fetch %f %p", nil
 }

@@ -4,7 +4,7 @@
 # one workload. Usage: sudo tests/bench/wal.sh
 #
 # For each side a fresh PostgreSQL 15 cluster (fsync=off, on disk) archives
-# its WAL while pgbench -i -s BENCH_SCALE (default 150: about 2.3 GiB of WAL)
+# its WAL while pgbench -i -s BENCH_SCALE (default 170: a little over 2 GiB of WAL)
 # runs, after a base backup taken first:
 #   pgbackrest-posix  archive-push to a posix repository, repo1-cipher-type=aes-256-cbc
 #   pgbackrest-s3     archive-push to MinIO as S3 (TLS), aes-256-cbc
@@ -23,7 +23,7 @@
 # python3; installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scale=${BENCH_SCALE:-150}
+scale=${BENCH_SCALE:-170}
 sides=${BENCH_SIDES:-pgbackrest-posix pgbackrest-s3 pgarchive}
 pgbin=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
 export GOBIN="${GOBIN:-$(go env GOPATH)/bin}"
@@ -162,6 +162,12 @@ run_side() {
       push="/usr/bin/time -f %M -a -o $timef pgbackrest --config=$dir/pgbackrest.conf --stanza=bench archive-push %p" ;;
   esac
   start_pg "$dir" "$push"
+  if [ "$side" = pgarchive ] && [[ " ${BENCH_PUSH_ARGS:-} " == *" --async "* ]]; then
+    # The uploader as a unit would run it, to measure its memory too.
+    as_pg env SSL_CERT_FILE="$SSL_CERT_FILE" /usr/bin/time -f %M -o "$dir/uploader.rss" "$work/bin/pgarchive" --rclone-config "$conf" \
+      --recipient "$recip" --log-target stderr wal-push --uploader --pgdata "$dir/data" --uploader-idle 3s ${BENCH_PUSH_ARGS:-} 2>"$dir/uploader.log" &
+    uploader=$!
+  fi
   # The base backup, before the workload.
   case $side in
     pgarchive)
@@ -193,6 +199,11 @@ run_side() {
   rate[$side]=$(awk "BEGIN{printf \"%.1f\", $segs / $took}")
   lag[$side]=$maxlag
   rss[$side]=$(( $(sort -n "$timef" | tail -1) / 1024 ))
+  if [ -n "${uploader:-}" ]; then
+    wait "$uploader" || true
+    rss[$side]="${rss[$side]} (uploader $(( $(tail -1 "$dir/uploader.rss") / 1024 )) MiB)"
+    uploader=
+  fi
   local failed
   failed=$(psql_q "$dir" "SELECT failed_count FROM pg_stat_archiver")
   echo "  $side: $segs segments (${walmb[$side]} MiB of WAL) archived in $took s: ${rate[$side]} segments/s; largest lag ${lag[$side]} segments; peak RSS of one push ${rss[$side]} MiB; $failed failed pushes"

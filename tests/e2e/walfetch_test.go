@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/tests/harness"
@@ -25,7 +26,9 @@ func TestWALFetchAndPushEdges(t *testing.T) {
 	fetchWith := func(t *testing.T, id, file string, args ...string) (run, []byte) {
 		t.Helper()
 		dest := filepath.Join(t.TempDir(), "out")
+		t0 := time.Now()
 		r := p.pgarchive(t, nil, append(args, "wal-fetch", "--pgdata", p.pg.DataDir, "-i", id, file, dest)...)
+		t.Logf("wal-fetch %s %v: exit %d in %v", file, args, r.exit, time.Since(t0))
 		got, _ := os.ReadFile(dest)
 		return r, got
 	}
