@@ -21,7 +21,8 @@ let
     ++ lib.optional cfg.drill.enable "pgarchive-drill"
     ++ lib.optional cfg.prune.enable "pgarchive-prune"
     # A failed check is the alert that an archive is stale or missing.
-    ++ lib.optional cfg.status.enable "pgarchive-status";
+    ++ lib.optional cfg.status.enable "pgarchive-status"
+    ++ lib.optionals (cfg.enable && cfg.wal.enable) ([ "pgarchive-basebackup" ] ++ lib.optional cfg.wal.async "pgarchive-wal-uploader");
 
   # The summary reads the remote with the archive host's rclone.conf, or the
   # drill's on a verifier host, and the backlog where this host archives.

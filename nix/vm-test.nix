@@ -3,7 +3,7 @@
 # rclone union, keys generated in the VM (no sops), metrics, prune, the
 # status check, notifications to a small webhook listener, the backlog; and a
 # verifier host that runs only the drill and the status check against the
-# same remote. Needs a Nix host with KVM; tests/nspawn and tests/nix mirror it
+# same remote; continuous WAL archiving and a point-in-time restore. Needs a Nix host with KVM; tests/nspawn and tests/nix mirror it
 # under real systemd where Nix is unavailable.
 { pkgs, module }:
 
@@ -101,6 +101,8 @@ pkgs.testers.runNixOSTest {
         enable = true;
         databases = [ "db1" ];
       };
+      # archive_command = pgarchive wal-push, and pgarchive-basebackup.
+      wal.enable = true;
     };
 
     systemd.services.webhook-listener = {
@@ -135,7 +137,7 @@ pkgs.testers.runNixOSTest {
     };
   };
 
-  testScript = ''
+  testScript = { nodes, ... }: let pgBin = "${nodes.machine.services.postgresql.package}/bin"; in ''
     import re
 
     rc = "rclone --config /run/keys/pgarchive/rclone.conf"
@@ -315,5 +317,31 @@ pkgs.testers.runNixOSTest {
         machine.succeed("systemctl start pgarchive-status.service")
         status_ok("1")
         machine.fail("find /var/lib/pgarchive/backlog/entries -name data.age | grep -q .")
+
+    with subtest("WAL archiving, a base backup and a point-in-time restore"):
+        machine.succeed("systemctl start pgarchive-basebackup.service")
+        machine.succeed("sudo -u postgres psql -d db1 -c 'create table pitr as select generate_series(1, 500) n'")
+        machine.succeed("sudo -u postgres psql -c 'select pg_switch_wal()'")
+        machine.wait_until_succeeds(
+            "sudo -u postgres psql -tAc 'select failed_count = 0 and last_archived_wal is not null from pg_stat_archiver' | grep -qx t"
+        )
+        machine.succeed("pgarchive list --wal | grep -q 'recovery window: from'")
+        # restore_command runs as postgres: it gets copies of the secrets.
+        machine.succeed(
+            "install -d -m 0700 -o postgres /run/pgrestore"
+            " && install -m 0400 -o postgres /run/keys/pgarchive/rclone.conf /run/keys/pgarchive/identity /run/pgrestore/"
+        )
+        machine.succeed(
+            "sudo -u postgres pgarchive --rclone-config /run/pgrestore/rclone.conf restore-cluster --latest"
+            " --target-dir /var/lib/postgresql/pitr -i /run/pgrestore/identity"
+        )
+        machine.succeed("sudo -u postgres ${pgBin}/pg_verifybackup -n /var/lib/postgresql/pitr")
+        machine.succeed(
+            "sudo -u postgres ${pgBin}/pg_ctl -D /var/lib/postgresql/pitr -l /tmp/pitr.log"
+            " -o '-p 5433 -c archive_mode=off' -w -t 300 start"
+        )
+        machine.wait_until_succeeds("sudo -u postgres psql -p 5433 -tAc 'select pg_is_in_recovery()' | grep -qx f")
+        machine.succeed("sudo -u postgres psql -p 5433 -d db1 -tAc 'select count(*) from pitr' | grep -qx 500")
+        machine.succeed("sudo -u postgres ${pgBin}/pg_ctl -D /var/lib/postgresql/pitr -m fast stop")
   '';
 }

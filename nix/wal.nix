@@ -18,7 +18,8 @@ let
   # PostgreSQL runs archive_command through /bin/sh and replaces %p; the
   # store paths and flag values here need no quoting.
   pushCommand = lib.concatStringsSep " " ([ common.program ] ++ map lib.escapeShellArg cfg.extraArgs
-    ++ [ "--config" "${cfg.configFile}" "wal-push" "--durability" wal.durability "--compression" wal.compression "%p" ]);
+    ++ [ "--config" "${cfg.configFile}" "wal-push" "--durability" wal.durability "--compression" wal.compression ]
+    ++ lib.optionals wal.async [ "--async" "--async-jobs" (toString wal.asyncJobs) ] ++ [ "%p" ]);
 in
 {
   options.services.pgarchive.wal = {
@@ -49,6 +50,26 @@ in
       type = types.enum [ "zstd" "none" ];
       default = "zstd";
       description = "Compression applied to each WAL file before encryption.";
+    };
+
+    async = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Archive asynchronously: `archive_command` only waits for
+        `pgarchive-wal-uploader.service`, which pushes every file
+        PostgreSQL has marked ready, {option}`services.pgarchive.wal.asyncJobs`
+        at once and ahead of the calls, and marks a file done only once it
+        is durable. One process per 16 MiB segment costs about a third of
+        a second, too slow for a busy cluster (docs/pitr.md has figures);
+        `false` pushes each file in archive_command itself.
+      '';
+    };
+
+    asyncJobs = mkOption {
+      type = types.ints.positive;
+      default = 2;
+      description = "Files the uploader pushes at once.";
     };
 
     archiveTimeout = mkOption {
@@ -113,6 +134,28 @@ in
       serviceConfig = lib.optionalAttrs (credentials != [ ]) { LoadCredential = credentials; }
         // lib.optionalAttrs (cfg.stateDir != null) { ReadWritePaths = [ cfg.stateDir ]; }
         // lib.optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = [ cfg.environmentFile ]; };
+    };
+
+    services.pgarchive.jobs.wal-uploader = lib.mkIf wal.async {
+      description = "pgarchive WAL uploader (asynchronous archiving)";
+      args = [ "wal-push" "--uploader" "--uploader-idle" "0" "--pgdata" config.services.postgresql.dataDir
+        "--durability" wal.durability "--compression" wal.compression "--async-jobs" (toString wal.asyncJobs) ];
+      configFile = cfg.configFile;
+      inherit credentials;
+      serviceConfig = {
+        DynamicUser = false;
+        User = "postgres";
+        Group = "postgres";
+        Type = "simple";
+        Restart = "always";
+        RestartSec = "5s";
+        ReadWritePaths = [ config.services.postgresql.dataDir ] ++ lib.optional (cfg.stateDir != null) cfg.stateDir;
+      };
+    };
+    systemd.services.pgarchive-wal-uploader = lib.mkIf wal.async {
+      wantedBy = [ "postgresql.service" ];
+      after = [ "postgresql.service" ];
+      partOf = [ "postgresql.service" ];
     };
 
     services.pgarchive.jobs.basebackup = {

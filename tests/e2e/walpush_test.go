@@ -148,3 +148,50 @@ func TestWALPushKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestWALPushAsync: with --async the uploader pushes what PostgreSQL marks
+// ready and archive_command acknowledges only its "ok" markers: with
+// minio-b stopped nothing is acknowledged (failures counted, the error
+// names the upstream); the uploader killed with SIGKILL is replaced by the
+// next call; once minio-b is back every segment is on every upstream.
+func TestWALPushAsync(t *testing.T) {
+	p := newPITRWorld(t, "--async", "--async-wait", "3s")
+	p.pgbench(t, "-i", "-s", "3", "postgres")
+	p.switchAndWait(t)
+	if out, err := exec.Command("pgrep", "-f", "wal-push.*--uploader").Output(); err != nil || len(out) == 0 {
+		t.Fatalf("no uploader runs: %v", err)
+	}
+	all := p.walObjects(t)
+	if len(all[0]) < 3 || strings.Join(all[0], " ") != strings.Join(all[1], " ") || strings.Join(all[0], " ") != strings.Join(all[2], " ") {
+		t.Fatalf("upstreams differ: %v", all)
+	}
+
+	p.minios[1].Stop()
+	failed := p.archiverFailures(t)
+	p.pg.Exec(t, "postgres", "CREATE TABLE held AS SELECT generate_series(1, 1000) n")
+	seg := p.pg.Query(t, "postgres", "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(90 * time.Second)
+	for p.archiverFailures(t) == failed && time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	if last := p.pg.Query(t, "postgres", "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"); last >= seg || p.archiverFailures(t) == failed {
+		t.Fatalf("%s acknowledged (last archived %s) or no failure counted while minio-b was down", seg, last)
+	}
+	// The uploader's verdict reaches the server log through the next call.
+	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(p.pg.Log(t), "minio-b") && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !strings.Contains(p.pg.Log(t), "minio-b") {
+		t.Errorf("the server log does not name minio-b:\n%s", tailOf(p.pg.Log(t), 2000))
+	}
+	// SIGKILL the uploader; the next call starts another.
+	exec.Command("pkill", "-KILL", "-f", "wal-push.*--uploader").Run()
+	p.minios[1].Start(t)
+	waitArchived(t, p.pg, seg)
+	all = p.walObjects(t)
+	for i := range all {
+		if !slices.Contains(all[i], seg) || strings.Join(all[i], " ") != strings.Join(all[0], " ") {
+			t.Errorf("upstream %d holds %v, upstream 0 %v", i, all[i], all[0])
+		}
+	}
+}

@@ -39,7 +39,7 @@ func TestEveryNixFileParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"flake.nix", "nix/package.nix", "nix/module.nix", "nix/wiring.nix", "nix/units.nix", "nix/drill.nix", "nix/prune.nix", "nix/backlog-metrics.nix", "nix/authenticity.nix", "nix/notify.nix", "nix/status.nix", "nix/wrapper.nix", "nix/common.nix", "nix/hardening.nix", "nix/vm-test.nix", "nix/module-eval-check.nix"} {
+	for _, want := range []string{"flake.nix", "nix/package.nix", "nix/module.nix", "nix/wiring.nix", "nix/units.nix", "nix/drill.nix", "nix/prune.nix", "nix/backlog-metrics.nix", "nix/authenticity.nix", "nix/notify.nix", "nix/status.nix", "nix/wrapper.nix", "nix/common.nix", "nix/hardening.nix", "nix/vm-test.nix", "nix/module-eval-check.nix", "nix/wal.nix"} {
 		if _, err := os.Stat(filepath.Join(root, want)); err != nil {
 			t.Errorf("missing %s", want)
 		}

@@ -23,14 +23,14 @@ func TestWALModule(t *testing.T) {
 	}
 	res, err := evalModule(t, lib, []any{
 		host(m{"enable": true}),
-		host(m{"enable": true, "durability": "one-upstream-and-backlog", "compression": "none", "archiveTimeout": "60s",
+		host(m{"enable": true, "durability": "one-upstream-and-backlog", "compression": "none", "archiveTimeout": "60s", "async": false,
 			"baseBackup": m{"startAt": "daily", "compression": "zstd"}}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	def, custom := res.Cases[0], res.Cases[1]
-	wantPush := def.PackagePath + "/bin/pgarchive --config " + def.ConfigPath + " wal-push --durability every-upstream --compression zstd %p"
+	wantPush := def.PackagePath + "/bin/pgarchive --config " + def.ConfigPath + " wal-push --durability every-upstream --compression zstd --async --async-jobs 2 %p"
 	if got := def.PostgresqlSettings["archive_command"]; got != wantPush {
 		t.Errorf("archive_command = %v\nwant %s", got, wantPush)
 	}
@@ -56,6 +56,17 @@ func TestWALModule(t *testing.T) {
 	if !regexp.MustCompile(`^` + regexp.QuoteMeta(def.PackagePath+"/bin/pgarchive --config "+def.ConfigPath+" basebackup --compression gzip --pg-bin ") + `/nix/store/[a-z0-9]+-postgresql-[0-9.]+/bin$`).MatchString(exec) {
 		t.Errorf("pgarchive-basebackup ExecStart = %q", exec)
 	}
+	if _, ok := custom.Units["pgarchive-wal-uploader"]; ok {
+		t.Error("an uploader without async")
+	}
+	up, ok := def.Units["pgarchive-wal-uploader"]
+	if !ok {
+		t.Fatalf("async (the default): no pgarchive-wal-uploader among %v", keys(def.Units))
+	}
+	expectConfig(t, "pgarchive-wal-uploader", up, m{}, m{"User": "postgres", "Restart": "always",
+		"ExecStart": def.PackagePath + "/bin/pgarchive --config " + def.ConfigPath + " wal-push --uploader --uploader-idle 0 --pgdata /var/lib/postgresql/16 --durability every-upstream --compression zstd --async-jobs 2",
+		"ReadWritePaths": []any{"/var/lib/postgresql/16", "/var/lib/pgarchive"}})
+	verifyAll(t, bin, custom)
 	expectTimer(t, def, "pgarchive-basebackup", "weekly")
 	expectTimer(t, custom, "pgarchive-basebackup", "daily")
 	verifyAll(t, bin, def)

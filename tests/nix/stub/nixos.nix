@@ -38,6 +38,7 @@ let
       wants = strList;
       after = strList;
       requires = strList;
+      partOf = strList;
       wantedBy = strList;
       onFailure = unitNames;
       onSuccess = unitNames;

@@ -14,6 +14,7 @@ in
   options.services.postgresql = {
     enable = lib.mkEnableOption "PostgreSQL";
     package = mkOption { type = types.package; };
+    dataDir = mkOption { type = types.str; default = "/var/lib/postgresql/16"; };
     # As in NixOS: postgresql.conf's settings, merged per name.
     settings = mkOption {
       type = types.submodule { freeformType = types.attrsOf (types.oneOf [ types.bool types.float types.int types.str ]); };
