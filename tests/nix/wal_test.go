@@ -64,7 +64,7 @@ func TestWALModule(t *testing.T) {
 		t.Fatalf("async (the default): no pgarchive-wal-uploader among %v", keys(def.Units))
 	}
 	expectConfig(t, "pgarchive-wal-uploader", up, m{}, m{"User": "postgres", "Restart": "always",
-		"ExecStart": def.PackagePath + "/bin/pgarchive --config " + def.ConfigPath + " wal-push --uploader --uploader-idle 0 --pgdata /var/lib/postgresql/16 --durability every-upstream --compression zstd --async-jobs 2",
+		"ExecStart":      def.PackagePath + "/bin/pgarchive --config " + def.ConfigPath + " wal-push --uploader --uploader-idle 0 --pgdata /var/lib/postgresql/16 --durability every-upstream --compression zstd --async-jobs 2",
 		"ReadWritePaths": []any{"/var/lib/postgresql/16", "/var/lib/pgarchive"}})
 	verifyAll(t, bin, custom)
 	expectTimer(t, def, "pgarchive-basebackup", "weekly")
