@@ -265,15 +265,22 @@ func runWALFetch(c *cli.Context) error {
 	}
 }
 
-func walFetch(c *cli.Context) error {
+// fetchPrelude is what wal-fetch and its prefetcher start from: the
+// store, the key that decrypts, and every member of the remote.
+func fetchPrelude(ctx context.Context, c *cli.Context) (*store, *keys.Identities, []*remote.Upstream, error) {
 	st, err := openStore(c, "")
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	ids, err := decryptKey(c, st.settings)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
+	ups, err := st.upstreams(ctx, remote.Options{Read: true})
+	return st, ids, ups, err
+}
+
+func walFetch(c *cli.Context) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	name, dest, pgdata := c.Args().Get(0), c.Args().Get(1), c.String("pgdata")
@@ -285,7 +292,7 @@ func walFetch(c *cli.Context) error {
 		logger.Debug(fmt.Sprintf("wal-fetch %s: prefetched", name))
 		return nil
 	}
-	ups, err := st.upstreams(ctx, remote.Options{Read: true})
+	st, ids, ups, err := fetchPrelude(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -336,17 +343,9 @@ func startPrefetcher(c *cli.Context, spool walarchive.PrefetchSpool, f walname.F
 }
 
 func runPrefetcher(c *cli.Context) error {
-	st, err := openStore(c, "")
-	if err != nil {
-		return err
-	}
-	ids, err := decryptKey(c, st.settings)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	ups, err := st.upstreams(ctx, remote.Options{Read: true})
+	st, ids, ups, err := fetchPrelude(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/walname"
 )
@@ -44,21 +42,7 @@ func (s AsyncSpool) error(name string) string { return filepath.Join(s.Dir, "err
 func (s AsyncSpool) lock() string             { return filepath.Join(s.Dir, "uploader.lock") }
 
 // Running reports whether an uploader holds the spool's lock.
-func (s AsyncSpool) Running() bool { return s.running(s.lock()) }
-
-// running reports whether the flock on path is held.
-func (s AsyncSpool) running(path string) bool {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return true
-	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
-}
+func (s AsyncSpool) Running() bool { return held(s.lock()) }
 
 // ErrNotYet is Wait's answer when the uploader has not finished the file
 // in time: PostgreSQL calls again.
@@ -118,14 +102,11 @@ func (s AsyncSpool) RunUploader(ctx context.Context, opt UploaderOptions) error 
 			return err
 		}
 	}
-	f, err := os.OpenFile(s.lock(), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
+	f, ok, err := tryLock(s.lock())
+	if err != nil || !ok {
+		return err // !ok: another uploader runs
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil // another uploader runs
-	}
 	jobs := max(opt.Jobs, 1)
 	var mu sync.Mutex
 	busy := map[string]bool{}

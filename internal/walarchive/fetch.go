@@ -91,16 +91,7 @@ func Fetch(ctx context.Context, opt FetchOptions) (string, error) {
 // its signature (with trust), that it is this file of this cluster, the
 // ciphertext's SHA-256 and header, the plaintext's size and SHA-256.
 func fetchOne(ctx context.Context, u *remote.Upstream, c walname.Cluster, f walname.File, key string, opt FetchOptions) ([]byte, error) {
-	body, err := remote.ReadSmall(ctx, u, key+naming.ManifestSuffix, manifest.MaxSize)
-	if errors.Is(err, remote.ErrNotFound) {
-		// A data object without its manifest is an interrupted push:
-		// not archived here.
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	m, err := manifest.ParseWAL(bytes.NewReader(body))
+	m, body, err := readManifest(ctx, u, key)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pgarchive/pgarchive/internal/atomicfile"
 	"github.com/pgarchive/pgarchive/internal/walname"
 )
@@ -40,8 +38,12 @@ func PrefetchFor(dataDir string) PrefetchSpool {
 func (p PrefetchSpool) want() string { return filepath.Join(p.Dir, "want") }
 func (p PrefetchSpool) lock() string { return filepath.Join(p.Dir, "prefetcher.lock") }
 
-// Take moves a prefetched file into dest; ok is false when there is none.
+// Take moves a prefetched file into dest; ok is false when there is none
+// (or name is no WAL file name: it never leaves the spool directory).
 func (p PrefetchSpool) Take(name, dest string) bool {
+	if _, err := walname.Parse(name); err != nil {
+		return false
+	}
 	return os.Rename(filepath.Join(p.Dir, name), dest) == nil
 }
 
@@ -55,7 +57,7 @@ func (p PrefetchSpool) Want(name string) error {
 
 // Running reports whether a prefetcher holds the lock.
 func (p PrefetchSpool) Running() bool {
-	return AsyncSpool{Dir: p.Dir}.running(p.lock())
+	return held(p.lock())
 }
 
 // PrefetchOptions run the prefetcher.
@@ -76,14 +78,11 @@ func (p PrefetchSpool) Run(ctx context.Context, opt PrefetchOptions) error {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p.lock(), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
+	f, ok, err := tryLock(p.lock())
+	if err != nil || !ok {
+		return err // !ok: another prefetcher runs
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil
-	}
 	defer p.empty()
 	var (
 		mu      sync.Mutex

@@ -212,7 +212,7 @@ func seal(opt PushOptions, c walname.Cluster, f walname.File, plain []byte) (arc
 // pushOne stores s on u unless u holds the same file already. A manifest
 // there with another plaintext is a conflict, never overwritten.
 func pushOne(ctx context.Context, u *remote.Upstream, s archive.Sealed, m *manifest.WAL, c walname.Cluster) (bool, error) {
-	theirs, err := readManifest(ctx, u, s.Key)
+	theirs, _, err := readManifest(ctx, u, s.Key)
 	switch {
 	case errors.Is(err, errNotFound):
 	case err != nil:
@@ -281,18 +281,20 @@ func judge(opt PushOptions, log *slog.Logger, res *PushResult, s archive.Sealed)
 // errNotFound is an object that is not there.
 var errNotFound = errors.New("not found")
 
-// readManifest reads and parses the WAL manifest beside key on u.
-func readManifest(ctx context.Context, u *remote.Upstream, key string) (*manifest.WAL, error) {
+// readManifest reads and parses the WAL manifest beside key on u, and
+// returns its bytes too (what a signature covers). A data object without
+// a manifest is a push cut short: errNotFound, as no object at all.
+func readManifest(ctx context.Context, u *remote.Upstream, key string) (*manifest.WAL, []byte, error) {
 	body, err := remote.ReadSmall(ctx, u, key+naming.ManifestSuffix, manifest.MaxSize)
 	if errors.Is(err, remote.ErrNotFound) {
-		return nil, errNotFound
+		return nil, nil, errNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := manifest.ParseWAL(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%s%s: %w", key, naming.ManifestSuffix, err)
+		return nil, nil, fmt.Errorf("%s%s: %w", key, naming.ManifestSuffix, err)
 	}
-	return m, nil
+	return m, body, nil
 }

@@ -113,3 +113,20 @@ func BenchmarkPush(b *testing.B) {
 		b.StopTimer()
 	}
 }
+
+func TestPrefetchTakeRefusesPaths(t *testing.T) {
+	c := newCluster(t)
+	spool := PrefetchFor(c.data)
+	os.MkdirAll(spool.Dir, 0o700)
+	secret := filepath.Join(c.data, "PG_VERSION")
+	if spool.Take("../../PG_VERSION", filepath.Join(t.TempDir(), "out")) {
+		t.Fatal("Take moved a file from outside the spool")
+	}
+	if _, err := os.Stat(secret); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(spool.Dir, "000000010000000000000002"), []byte("x"), 0o600)
+	if !spool.Take("000000010000000000000002", filepath.Join(c.data, "pg_wal", "RECOVERYXLOG")) {
+		t.Fatal("Take did not move a prefetched segment")
+	}
+}
