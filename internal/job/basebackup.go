@@ -78,7 +78,7 @@ func BaseBackup(ctx context.Context, opt BaseBackupOptions) (*archive.Result, er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	stderr := &tail{max: 4096}
+	stderr := &pgbin.Tail{Max: 4096}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -133,19 +133,3 @@ func BaseBackup(ctx context.Context, opt BaseBackupOptions) (*archive.Result, er
 	}
 	return res, err
 }
-
-// tail keeps the end of a tool's output for its error message.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }

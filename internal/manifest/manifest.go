@@ -118,12 +118,9 @@ func (m *Manifest) Marshal() ([]byte, error) {
 // Parse reads a manifest strictly: unknown fields, trailing data, a newer
 // format or inconsistent values are errors.
 func Parse(r io.Reader) (*Manifest, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	data, err := readBounded(r, "manifest")
 	if err != nil {
 		return nil, err
-	}
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("manifest is larger than %d bytes", MaxSize)
 	}
 	var probe struct {
 		Format int `json:"format"`
@@ -134,19 +131,41 @@ func Parse(r io.Reader) (*Manifest, error) {
 	if probe.Format < OldestFormat || probe.Format > FormatVersion {
 		return nil, fmt.Errorf("manifest format %d is not supported (this pgarchive reads formats %d to %d)", probe.Format, OldestFormat, FormatVersion)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("manifest: trailing data after the JSON object")
+	if err := decodeStrict(data, &m, "manifest"); err != nil {
+		return nil, err
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// readBounded reads at most MaxSize bytes: a hostile object can't exhaust
+// memory.
+func readBounded(r io.Reader, what string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", what, MaxSize)
+	}
+	return data, nil
+}
+
+// decodeStrict decodes one JSON object into v: unknown fields and
+// trailing data are errors.
+func decodeStrict(data []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%s: trailing data after the JSON object", what)
+	}
+	return nil
 }
 
 // Validate checks the manifest's internal consistency, including that its

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,21 +58,13 @@ func (w *WAL) Marshal() ([]byte, error) {
 
 // ParseWAL reads a WAL manifest as strictly as Parse reads a dump's.
 func ParseWAL(r io.Reader) (*WAL, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	data, err := readBounded(r, "WAL manifest")
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("WAL manifest is larger than %d bytes", MaxSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var w WAL
-	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("WAL manifest: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("WAL manifest: trailing data after the JSON object")
+	if err := decodeStrict(data, &w, "WAL manifest"); err != nil {
+		return nil, err
 	}
 	if err := w.Validate(); err != nil {
 		return nil, err

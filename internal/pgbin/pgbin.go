@@ -110,3 +110,21 @@ func restrictVersion(s string) bool {
 	m, ok := first[major]
 	return ok && minor >= m
 }
+
+// Tail keeps the last Max bytes written to it: enough of a PostgreSQL
+// tool's stderr to show its error, however much it printed before.
+type Tail struct {
+	Max int
+	buf []byte
+}
+
+func (t *Tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.Max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.Max:]...)
+	}
+	return len(p), nil
+}
+
+// String is what was kept, trimmed, invalid UTF-8 replaced.
+func (t *Tail) String() string { return strings.TrimSpace(strings.ToValidUTF8(string(t.buf), "?")) }

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/pgarchive/pgarchive/internal/pgbin"
 )
 
 // restoreProps asks pg_restore for the statements that create the dump's
@@ -101,15 +103,15 @@ func withDatabase(conn, db string) (string, error) {
 type headTail struct {
 	max  int
 	head []byte
-	tail
+	pgbin.Tail
 }
 
 func (h *headTail) Write(p []byte) (int, error) {
 	if n := min(h.max-len(h.head), len(p)); n > 0 {
 		h.head = append(h.head, p[:n]...)
 	}
-	h.tail.max = h.max
-	return h.tail.Write(p)
+	h.Tail.Max = h.max
+	return h.Tail.Write(p)
 }
 
 // firstError is the first line of a tool's output that reports an error
@@ -121,7 +123,7 @@ func (h *headTail) firstError() string {
 			return strings.TrimSpace(strings.ToValidUTF8(line, "?"))
 		}
 	}
-	s := h.tail.String()
+	s := h.Tail.String()
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[i+1:]
 	}

@@ -3,6 +3,8 @@ package pgload
 import (
 	"strings"
 	"testing"
+
+	"github.com/pgarchive/pgarchive/internal/pgbin"
 )
 
 func TestStripPassword(t *testing.T) {
@@ -43,7 +45,7 @@ func TestStripPassword(t *testing.T) {
 }
 
 func TestTail(t *testing.T) {
-	tl := &tail{max: 10}
+	tl := &pgbin.Tail{Max: 10}
 	for _, s := range []string{"0123456789", "abc", "\nde\xff"} {
 		tl.Write([]byte(s))
 	}
