@@ -31,6 +31,14 @@ it holds, its newest) but never STALE or MISSING.
              written without --signing-key); named, and never counted as fresh
    FUTURE    an archive there is named more than --max-clock-skew ahead of this host's
              clock (a wrong clock, or a forgery meant to look fresh forever)
+Base backups (databases base-<system identifier>-pg<major>) are judged by
+--base-backup-max-age instead of --max-age. Without --database, status also judges each
+cluster's archived WAL (see list --help): it fails when a cluster has WAL but no usable base
+backup, when the newest base backup's WAL is not all archived, or when a gap on every
+upstream cuts the recovery window short; each problem is an error entry, the table ends
+with the windows, --json has them under "wal", and --metrics-dir writes pgarchive-wal.prom
+(pgarchive_wal_ok, pgarchive_wal_recovery_window_start_timestamp_seconds,
+pgarchive_wal_newest_timestamp_seconds, pgarchive_wal_gaps).
 --database and --max-age default to the "status" section of the --config file ({"status":
 {"database": ["db1"], "max-age": "26h"}}), where the NixOS module writes them; flags win.
 Databases given with --database are expected: one without any archive is MISSING on every

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgarchive/pgarchive/internal/naming"
+	"github.com/pgarchive/pgarchive/internal/walname"
 	"github.com/pgarchive/pgarchive/tests/harness"
 )
 
@@ -126,5 +127,47 @@ func TestWALFetchAndPushEdges(t *testing.T) {
 	}
 	if !bytes.Equal(before, p.minios[0].ReadObject(t, okey)) {
 		t.Error("a conflicting push overwrote the stored copy")
+	}
+}
+
+// TestWALSigned: files pushed with --signing-key fetch under the signer's
+// trust; under another trusted key, or with a signature made over another
+// file's manifest, recovery is stopped (126), never told "not found".
+func TestWALSigned(t *testing.T) {
+	p := newPITRWorld(t)
+	seg := p.switchAndWait(t)
+	dir := t.TempDir()
+	r := p.pgarchive(t, nil, "wal-fetch", "--pgdata", p.pg.DataDir, "-i", p.idPath, seg, filepath.Join(dir, "seg"))
+	if r.exit != 0 {
+		t.Fatalf("wal-fetch: %s", r.stderr)
+	}
+	content := mustRead(t, filepath.Join(dir, "seg"))
+	signKey, pub := harness.SSHKeygen(t, "ed25519")
+	_, otherPub := harness.SSHKeygen(t, "ed25519")
+	names := []string{walname.SegmentName(9, 1, 16<<20), walname.SegmentName(9, 2, 16<<20)}
+	for _, n := range names {
+		os.WriteFile(filepath.Join(dir, n), content, 0o600)
+		if r := p.pgarchive(t, nil, "--recipient", p.recip, "--signing-key", signKey, "wal-push", "--pgdata", p.pg.DataDir, filepath.Join(dir, n)); r.exit != 0 {
+			t.Fatalf("signed wal-push: %s", r.stderr)
+		}
+	}
+	fetch := func(name string, trusted string) run {
+		return p.pgarchive(t, nil, "--trusted-signer", trusted, "wal-fetch", "--prefetch", "0", "--pgdata", p.pg.DataDir, "-i", p.idPath, name, filepath.Join(dir, "out"))
+	}
+	if r := fetch(names[0], pub); r.exit != 0 {
+		t.Fatalf("signed file under its signer's trust: %d\n%s", r.exit, r.stderr)
+	}
+	if r := fetch(names[0], otherPub); r.exit != 126 || !strings.Contains(r.stderr, "UNTRUSTED") {
+		t.Errorf("signed file under another key's trust: %d\n%s", r.exit, r.stderr)
+	}
+	// names[1]'s signature put beside names[0]'s manifest: it signs other bytes.
+	k0, k1 := p.cluster.Key("", names[0]), p.cluster.Key("", names[1])
+	sig := p.minios[0].ReadObject(t, k1+naming.SignatureSuffix)
+	for _, m := range p.minios {
+		m.PutObject(t, k0+naming.SignatureSuffix, sig)
+	}
+	os.WriteFile(filepath.Join(p.local, filepath.FromSlash(k0+naming.SignatureSuffix)), sig, 0o644)
+	if r := fetch(names[0], pub); r.exit != 126 || !strings.Contains(r.stderr, "does not match") {
+		t.Errorf("file under a signature of another manifest: %d\n%s", r.exit, r.stderr)
 	}
 }
