@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -20,6 +21,13 @@ func WALTable(out io.Writer, invs []*walarchive.Inventory, windows []walarchive.
 			fmt.Fprintf(out, "  %s: %s\n", u.Name, upstreamLine(u, inv.SegSize))
 		}
 		w := windows[i]
+		for _, b := range w.Bases {
+			where := "on every upstream"
+			if len(b.MissingOn) > 0 {
+				where = "MISSING on " + strings.Join(b.MissingOn, ", ")
+			}
+			fmt.Fprintf(out, "  base backup %s needs %s..%s: %s\n", path.Base(b.Key), b.First, b.Last, where)
+		}
 		fmt.Fprintf(out, "  recovery window: %s\n", windowLine(w))
 		for _, p := range w.Problems {
 			fmt.Fprintf(out, "  PROBLEM: %s\n", p)
@@ -61,6 +69,14 @@ func windowLine(w walarchive.Window) string {
 	return fmt.Sprintf("from %s (end of %s) to %s", w.From.UTC().Format(time.RFC3339), w.FromBackup, to)
 }
 
+type baseJSON struct {
+	Key       string   `json:"key"`
+	Timeline  uint32   `json:"timeline"`
+	First     string   `json:"first_segment"`
+	Last      string   `json:"last_segment"`
+	MissingOn []string `json:"missing_on"`
+}
+
 type walJSON struct {
 	SystemID  string            `json:"system_identifier"`
 	Major     int               `json:"major"`
@@ -80,6 +96,7 @@ type walUpstreamJSON struct {
 }
 
 type windowJSON struct {
+	Bases      []baseJSON `json:"base_backups"`
 	From       *time.Time `json:"from,omitempty"`
 	FromBackup string     `json:"from_backup,omitempty"`
 	To         string     `json:"to_segment,omitempty"`
@@ -102,7 +119,10 @@ func WALValues(invs []*walarchive.Inventory, windows []walarchive.Window) []walJ
 			j.Upstreams = append(j.Upstreams, uj)
 		}
 		w := windows[i]
-		j.Window = windowJSON{FromBackup: w.FromBackup, To: w.To, Problems: append([]string{}, w.Problems...)}
+		j.Window = windowJSON{FromBackup: w.FromBackup, To: w.To, Problems: append([]string{}, w.Problems...), Bases: []baseJSON{}}
+		for _, b := range w.Bases {
+			j.Window.Bases = append(j.Window.Bases, baseJSON{Key: b.Key, Timeline: b.Timeline, First: b.First, Last: b.Last, MissingOn: append([]string{}, b.MissingOn...)})
+		}
 		if !w.From.IsZero() {
 			j.Window.From = &w.From
 		}

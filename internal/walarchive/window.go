@@ -22,8 +22,19 @@ type Window struct {
 	// time) if it is the newest segment of all.
 	To     string
 	ToTime time.Time
+	// Bases are the usable base backups, newest first, with the WAL each
+	// needs to become consistent and the upstreams that lack part of it.
+	Bases []BaseCoverage
 	// Problems say what cuts the window short or leaves none.
 	Problems []string
+}
+
+// BaseCoverage is one base backup's own WAL range.
+type BaseCoverage struct {
+	Key         string
+	Timeline    uint32
+	First, Last string   // the segments from its start to its stop position
+	MissingOn   []string // upstreams that lack part of the range
 }
 
 // OK reports a window with nothing wrong.
@@ -44,6 +55,9 @@ func RecoveryWindow(inv *Inventory, cat *catalog.Catalog) Window {
 	if len(usable) == 0 {
 		w.Problems = append(w.Problems, fmt.Sprintf("WAL of %s is archived, but there is no usable base backup to replay it onto (pgarchive basebackup)", inv.Cluster))
 		return w
+	}
+	for _, a := range usable {
+		w.Bases = append(w.Bases, coverage(inv, a))
 	}
 	for i := len(usable) - 1; i >= 0; i-- { // oldest first
 		if _, ok := reach(inv, usable[i]); ok {
@@ -70,6 +84,28 @@ func RecoveryWindow(inv *Inventory, cat *catalog.Catalog) Window {
 		}
 	}
 	return w
+}
+
+// coverage says which upstreams hold all of a's own WAL range.
+func coverage(inv *Inventory, a *catalog.Archive) BaseCoverage {
+	b := a.Manifest.Base
+	c := BaseCoverage{Key: a.Key, Timeline: b.Timeline}
+	start, stop, err := b.Range()
+	if err != nil {
+		return c
+	}
+	first, last := start.SegNo(inv.SegSize), stop.SegNo(inv.SegSize)
+	c.First, c.Last = walname.SegmentName(b.Timeline, first, inv.SegSize), walname.SegmentName(b.Timeline, last, inv.SegSize)
+	for _, u := range inv.Upstreams {
+		held := false
+		for _, r := range u.Runs {
+			held = held || r.Timeline == b.Timeline && r.First <= first && last <= r.Last
+		}
+		if !held {
+			c.MissingOn = append(c.MissingOn, u.Name)
+		}
+	}
+	return c
 }
 
 // reach finds the run of archived segments (on any upstream) that holds

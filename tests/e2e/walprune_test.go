@@ -39,7 +39,8 @@ func TestWALListStatusPrune(t *testing.T) {
 
 	list := p.pgarchive(t, nil, "list")
 	if list.exit != 0 || !strings.Contains(list.stdout, "WAL of system "+strconv.FormatUint(p.cluster.SystemID, 10)) ||
-		!strings.Contains(list.stdout, "recovery window: from ") || !strings.Contains(list.stdout, "timeline 1: ") {
+		!strings.Contains(list.stdout, "recovery window: from ") || !strings.Contains(list.stdout, "timeline 1: ") ||
+		strings.Count(list.stdout, ": on every upstream") != 2 {
 		t.Fatalf("list:\n%s\n%s", list.stdout, list.stderr)
 	}
 	var wal []struct {
@@ -50,10 +51,13 @@ func TestWALListStatusPrune(t *testing.T) {
 		} `json:"upstreams"`
 		Window struct {
 			Problems []string `json:"problems"`
+			Bases    []struct {
+				MissingOn []string `json:"missing_on"`
+			} `json:"base_backups"`
 		} `json:"recovery_window"`
 	}
 	decodeJSON(t, []byte(p.pgarchive(t, nil, "list", "--wal", "--json").stdout), &wal)
-	if len(wal) != 1 || len(wal[0].Upstreams) != 3 || len(wal[0].Window.Problems) != 0 {
+	if len(wal) != 1 || len(wal[0].Upstreams) != 3 || len(wal[0].Window.Problems) != 0 || len(wal[0].Window.Bases) != 2 || len(wal[0].Window.Bases[0].MissingOn) != 0 {
 		t.Fatalf("list --wal --json: %+v", wal)
 	}
 	for _, u := range wal[0].Upstreams {
