@@ -63,3 +63,42 @@ func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestWALPushJournal: wal-push run as postgresql.service runs its
+// archive_command (a journal stream, --log-target auto), with one upstream
+// that cannot be reached, exits 1 (PostgreSQL retries) with an error entry
+// naming that upstream and the WAL file.
+func TestWALPushJournal(t *testing.T) {
+	harness.NeedRoot(t)
+	harness.Need(t, "age", "journalctl")
+	bin := harness.BuildBinary(t, "./cmd/pgarchive")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	conf := harness.WriteRcloneConf(t, dir,
+		"[dead]\ntype = s3\nprovider = Minio\nendpoint = http://127.0.0.1:"+strconv.Itoa(harness.FreePort(t))+"\naccess_key_id = x\nsecret_access_key = y\nlow_level_retries = 1\n",
+		harness.UnionSection(harness.UnionName, good, "dead:bucket"))
+	_, recip := harness.AgeKeygen(t, false)
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(filepath.Join(data, "global"), 0o700)
+	os.MkdirAll(filepath.Join(data, "pg_wal"), 0o700)
+	ctl := make([]byte, 296)
+	ctl[0] = 7
+	os.WriteFile(filepath.Join(data, "global", "pg_control"), ctl, 0o600)
+	os.WriteFile(filepath.Join(data, "PG_VERSION"), []byte("15\n"), 0o600)
+	seg := "000000010000000000000003"
+	os.WriteFile(filepath.Join(data, "pg_wal", seg), harness.RandomBytes(5, 16<<20), 0o600)
+
+	j := harness.StartJournald(t)
+	exit := j.RunAsService(t, []string{"RCLONE_CONFIG=" + conf}, "postgresql", bin,
+		"--recipient", recip, "wal-push", "--pgdata", data, "pg_wal/"+seg)
+	if exit != 1 {
+		t.Fatalf("wal-push with an unreachable upstream: exit %d, want 1", exit)
+	}
+	found := false
+	for _, e := range j.Entries(t, "PGARCHIVE_UPSTREAM=dead:bucket") {
+		found = found || e["PRIORITY"] == "3" && e["PGARCHIVE_WAL"] == seg && strings.Contains(e["MESSAGE"], "dead:bucket")
+	}
+	if !found {
+		t.Fatalf("no error entry naming dead:bucket and %s: %v", seg, j.Entries(t))
+	}
+}
