@@ -30,7 +30,8 @@ Base backups (pgarchive basebackup) are the archives of database
 base-<system identifier>-pg<major>. Without --database, the table is followed by each
 cluster's archived WAL (wal-push) per upstream: the runs of consecutive segments per
 timeline, GAPs (segments missing inside a timeline's span), history files, and pushes cut
-short (data without manifest); then the recovery window: from the end of the oldest base
+short (data without manifest); each base backup with the WAL range it needs and the upstreams
+missing part of it; then the recovery window: from the end of the oldest base
 backup whose WAL is archived to the last segment reachable without a gap from the newest
 one, and what cuts it short. --wal shows only that part.
 
