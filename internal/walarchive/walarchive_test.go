@@ -93,6 +93,18 @@ func TestPushFetch(t *testing.T) {
 	if _, err := Fetch(context.Background(), opt); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing file: %v", err)
 	}
+	// Truncated on every upstream: an error that stops recovery, never
+	// "not found".
+	key := "wal/7312345678901234567/15/000000010000000000000002.age"
+	for _, u := range c.ups {
+		p := filepath.Join(u.Fs.Root(), filepath.FromSlash(key))
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, b[:len(b)/2], 0o600)
+	}
+	opt.File = "000000010000000000000002"
+	if _, err := Fetch(context.Background(), opt); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("truncated everywhere: %v", err)
+	}
 	c.segment(t, "000000010000000000000002") // other content
 	if _, err := c.push("000000010000000000000002"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("conflicting push: %v", err)

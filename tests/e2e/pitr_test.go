@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,6 +129,12 @@ func waitPromoted(t *testing.T, pg *harness.Postgres) {
 // rows.
 func TestPITR(t *testing.T) {
 	p := newPITRWorld(t)
+	// The identity wal-push reads from pg_control is PostgreSQL's own.
+	out, err := exec.Command(p.pg.Bin("pg_controldata"), p.pg.DataDir).Output()
+	m := regexp.MustCompile(`Database system identifier:\s+(\d+)`).FindSubmatch(out)
+	if err != nil || m == nil || string(m[1]) != strconv.FormatUint(p.cluster.SystemID, 10) {
+		t.Fatalf("pg_controldata disagrees with walname.ReadCluster (%v): %v\n%s", p.cluster, err, out)
+	}
 	p.pgbench(t, "-i", "-s", "5", "postgres")
 	base := p.pgarchive(t, nil, "--recipient", p.recip, "basebackup", "--database-cluster-connection",
 		"host="+p.pg.SocketDir+" port="+strconv.Itoa(p.pg.Port)+" user=postgres dbname=postgres")
@@ -222,7 +229,7 @@ func TestDrillPITR(t *testing.T) {
 	p := newPITRWorld(t)
 	acct, err := user.Lookup("postgres")
 	if err != nil {
-		t.Skip("needs user postgres")
+		t.Fatalf("drills run as user postgres: %v", err)
 	}
 	conn := "host=" + p.pg.SocketDir + " port=" + strconv.Itoa(p.pg.Port) + " user=postgres dbname=postgres"
 	if r := p.pgarchive(t, nil, "--recipient", p.recip, "basebackup", "--connection", conn); r.exit != 0 {
