@@ -62,7 +62,11 @@ type BaseBackup struct {
 	// Inspect receives the plaintext as it streams, beside the encryption;
 	// an error it returns fails the run before any copy is complete.
 	Inspect io.Writer
-	// Describe is called once the stream ended whole; its section goes
+	// Finish is called when the source ended, before the ciphertext does:
+	// its error (the tool that wrote the stream failed, the tar is not
+	// whole) aborts every upload, so no copy of a bad backup is complete.
+	Finish func() error
+	// Describe is called once every copy is uploaded; its section goes
 	// into the manifest.
 	Describe func() (*manifest.Base, error)
 }
@@ -331,7 +335,7 @@ func startUploads(ctx context.Context, live []*remote.Upstream, key string, size
 // and (with a checker) judging it in parallel, and closes cw when done with
 // the error, if any. A broken dump's verdict arrives before cw's end, so
 // the uploads see an error instead of the end of the ciphertext, and abort.
-func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *dumpcheck.Checker, inspect io.Writer) (int64, string, error) {
+func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *dumpcheck.Checker, base *BaseBackup) (int64, string, error) {
 	h := sha256.New()
 	// age writes 64 KiB chunks; batching them keeps stage two's blocks large.
 	bw := bufio.NewWriterSize(cw, tee.DefaultOptions.BlockSize)
@@ -342,12 +346,15 @@ func encryptInto(src *Source, enc *crypt.Encryptor, cw *io.PipeWriter, check *du
 		if check != nil {
 			sinks = append(sinks, tee.Sink{W: check})
 		}
-		if inspect != nil {
-			sinks = append(sinks, tee.Sink{W: inspect})
+		if base != nil {
+			sinks = append(sinks, tee.Sink{W: base.Inspect})
 		}
 		var res tee.Result
 		res, err = tee.Copy(src, sinks, tee.DefaultOptions)
 		n = res.N
+	}
+	if err == nil && base != nil {
+		err = base.Finish()
 	}
 	if err == nil {
 		err = aw.Close()
@@ -410,11 +417,7 @@ func stream(ctx context.Context, job Job, res *Result, live []*remote.Upstream, 
 	if job.CheckDump {
 		check = dumpcheck.Start(job.Source.Compression.Name)
 	}
-	var inspect io.Writer
-	if job.Base != nil {
-		inspect = job.Base.Inspect
-	}
-	n, plainSum, err1 := encryptInto(job.Source, enc, cw, check, inspect)
+	n, plainSum, err1 := encryptInto(job.Source, enc, cw, check, job.Base)
 	err2 := <-stage2
 	err = err1
 	if err2 != nil {

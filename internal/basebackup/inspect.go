@@ -62,6 +62,9 @@ func NewInspector(compression string) *Inspector {
 
 func (in *Inspector) Write(p []byte) (int, error) { return in.pw.Write(p) }
 
+// Abort ends an inspection whose stream failed; harmless after Close.
+func (in *Inspector) Abort() { in.pw.CloseWithError(errors.New("stream aborted")) }
+
 // Close ends the stream and returns what was found.
 func (in *Inspector) Close() (Info, error) {
 	in.pw.Close()

@@ -109,23 +109,31 @@ func BaseBackup(ctx context.Context, opt BaseBackupOptions) (*archive.Result, er
 	in := basebackup.NewInspector(src.Compression.Name)
 	a := opt.Archive
 	a.Database, a.Source, a.CheckDump = srv.cluster.BaseDatabase(), src, false
-	a.Base = &archive.BaseBackup{Inspect: in, Describe: func() (*manifest.Base, error) {
-		// The stream ended: pg_basebackup's verdict first, then the tar's.
-		if err := wait(); err != nil {
-			return nil, err
-		}
-		info, err := in.Close()
-		if err != nil {
-			return nil, err
-		}
-		if info.Cluster != srv.cluster {
-			return nil, fmt.Errorf("the backup is of %s, the server said %s", info.Cluster, srv.cluster)
-		}
-		return &manifest.Base{SystemID: strconv.FormatUint(info.Cluster.SystemID, 10), Major: info.Cluster.Major,
-			Timeline: info.Timeline, StartLSN: info.StartLSN.String(), StopLSN: info.StopLSN.String(),
-			SegmentSize: srv.segSize, Started: started, Stopped: time.Now().UTC()}, nil
-	}}
+	var info basebackup.Info
+	var stopped time.Time
+	a.Base = &archive.BaseBackup{Inspect: in,
+		Finish: func() error {
+			// The stream ended: pg_basebackup's verdict first, then the tar's.
+			if err := wait(); err != nil {
+				return err
+			}
+			stopped = time.Now().UTC()
+			var err error
+			if info, err = in.Close(); err != nil {
+				return err
+			}
+			if info.Cluster != srv.cluster {
+				return fmt.Errorf("the backup is of %s, the server said %s", info.Cluster, srv.cluster)
+			}
+			return nil
+		},
+		Describe: func() (*manifest.Base, error) {
+			return &manifest.Base{SystemID: strconv.FormatUint(info.Cluster.SystemID, 10), Major: info.Cluster.Major,
+				Timeline: info.Timeline, StartLSN: info.StartLSN.String(), StopLSN: info.StopLSN.String(),
+				SegmentSize: srv.segSize, Started: started, Stopped: stopped}, nil
+		}}
 	res, err := Nightly(ctx, a)
+	in.Abort() // a stream that failed early leaves the inspector waiting
 	if err != nil && !waited {
 		if werr := wait(); werr != nil {
 			err = errors.Join(err, werr)

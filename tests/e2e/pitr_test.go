@@ -274,3 +274,42 @@ func TestDrillPITR(t *testing.T) {
 		t.Errorf("the drills pushed WAL into the archive: %d files before, %d after", before, after)
 	}
 }
+
+// TestBasebackupFailures: a server that does not archive is refused before
+// any upload; a pg_basebackup cut short mid-stream (the real tool, its
+// output truncated, exit 1) fails the run and leaves no complete copy.
+func TestBasebackupFailures(t *testing.T) {
+	w := newWorld(t, nil)
+	pg := harness.StartPostgres(t)
+	_, recip := harness.AgeKeygen(t, false)
+	conn := "host=" + pg.SocketDir + " port=" + strconv.Itoa(pg.Port) + " user=postgres dbname=postgres"
+	r := w.pgarchive(t, nil, "--recipient", recip, "basebackup", "--connection", conn)
+	if r.exit != 1 || !strings.Contains(r.stderr, "archive_mode off") {
+		t.Fatalf("basebackup of a server that does not archive: %d\n%s", r.exit, r.stderr)
+	}
+	pg.Exec(t, "postgres", "ALTER SYSTEM SET archive_mode = on")
+	pg.Exec(t, "postgres", "ALTER SYSTEM SET archive_command = '/bin/true'")
+	pg.Restart(t)
+	pg.GenerateData(t, "postgres", 20000)
+	bin := t.TempDir()
+	for _, tool := range []string{"psql", "pg_restore", "initdb", "pg_ctl"} {
+		os.Symlink(pg.Bin(tool), filepath.Join(bin, tool))
+	}
+	cut := "#!/bin/sh\n" + pg.Bin("pg_basebackup") + " \"$@\" | head -c 300000\nexit 1\n"
+	os.WriteFile(filepath.Join(bin, "pg_basebackup"), []byte(cut), 0o755)
+	r = w.pgarchive(t, nil, "--recipient", recip, "--pg-bin", bin, "basebackup", "--connection", conn, "--compression", "none")
+	if r.exit != 1 || !strings.Contains(r.stderr, "pg_basebackup failed") {
+		t.Fatalf("basebackup cut short: %d\n%s", r.exit, r.stderr)
+	}
+	for _, u := range w.upstreams(t) {
+		for _, k := range u.list("") {
+			if strings.HasSuffix(k, ".manifest.json") {
+				t.Errorf("%s holds %s after a failed base backup", u.name, k)
+			}
+		}
+	}
+	// The same with the real tool whole: stored.
+	if r := w.pgarchive(t, nil, "--recipient", recip, "basebackup", "--connection", conn); r.exit != 0 {
+		t.Fatalf("basebackup: %s", r.stderr)
+	}
+}
