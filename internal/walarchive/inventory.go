@@ -13,6 +13,7 @@ import (
 	"github.com/pgarchive/pgarchive/internal/naming"
 	"github.com/pgarchive/pgarchive/internal/remote"
 	"github.com/pgarchive/pgarchive/internal/walname"
+	"github.com/rclone/rclone/fs"
 )
 
 // DefaultSegmentSize is wal_segment_size unless a base backup says other.
@@ -46,7 +47,7 @@ type listed struct {
 	cluster walname.Cluster
 	file    walname.File
 	data    bool
-	mtime   time.Time
+	obj     fs.Object // the data object, for its time (only the newest's is read)
 }
 
 // Scan lists <prefix>/wal on every upstream and groups what it finds by
@@ -69,7 +70,7 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix string, segSize fu
 			for _, o := range objs {
 				if l, ok := parseWALKey(prefix, o.Key); ok {
 					if l.data {
-						l.mtime = o.Handle.ModTime(ctx)
+						l.obj = o.Handle
 					}
 					per[i] = append(per[i], l)
 				}
@@ -94,6 +95,8 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix string, segSize fu
 		}
 	}
 	for _, inv := range byCluster {
+		// Only the newest segment's time is read: on S3 each costs a HEAD.
+		var newestObj fs.Object
 		union := map[string]walname.File{}
 		for i := range ups {
 			complete := completeFiles(per[i], inv.Cluster)
@@ -102,11 +105,14 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix string, segSize fu
 				uw.Files = append(uw.Files, f)
 				union[name] = f
 				if f.Kind == walname.Segment && name > inv.Newest {
-					inv.Newest, inv.NewestTime = name, complete.mtimes[name]
+					inv.Newest, newestObj = name, complete.objs[name]
 				}
 			}
 			uw.Incomplete = complete.incomplete
 			finish(uw, inv.SegSize)
+		}
+		if newestObj != nil {
+			inv.NewestTime = newestObj.ModTime(ctx)
 		}
 		inv.Union.Name = "any upstream"
 		for _, f := range union {
@@ -124,7 +130,7 @@ func Scan(ctx context.Context, ups []*remote.Upstream, prefix string, segSize fu
 
 type completeSet struct {
 	files      map[string]walname.File
-	mtimes     map[string]time.Time
+	objs       map[string]fs.Object
 	incomplete int
 }
 
@@ -141,10 +147,10 @@ func completeFiles(ls []listed, c walname.Cluster) completeSet {
 			man[l.file.Name] = true
 		}
 	}
-	s := completeSet{files: map[string]walname.File{}, mtimes: map[string]time.Time{}}
+	s := completeSet{files: map[string]walname.File{}, objs: map[string]fs.Object{}}
 	for name, l := range data {
 		if man[name] {
-			s.files[name], s.mtimes[name] = l.file, l.mtime
+			s.files[name], s.objs[name] = l.file, l.obj
 		} else {
 			s.incomplete++
 		}
