@@ -18,10 +18,7 @@ func TestJournald(t *testing.T) {
 	harness.Need(t, "age", "journalctl")
 	bin := harness.BuildBinary(t, "./cmd/pgarchive")
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	conf := harness.WriteRcloneConf(t, dir,
-		"[dead]\ntype = s3\nprovider = Minio\nendpoint = http://127.0.0.1:"+strconv.Itoa(harness.FreePort(t))+"\naccess_key_id = x\nsecret_access_key = y\nlow_level_retries = 1\n",
-		harness.UnionSection(harness.UnionName, good, "dead:bucket"))
+	good, conf := halfDeadUnion(t, dir)
 	idPath, _ := harness.AgeKeygen(t, false)
 	secret := strings.TrimSpace(lastLine(mustRead(t, idPath)))
 	dump := filepath.Join(dir, "db1.sql.gz")
@@ -64,6 +61,16 @@ func lastLine(b []byte) string {
 	return lines[len(lines)-1]
 }
 
+// halfDeadUnion writes an rclone.conf whose union has a local folder
+// (good) and an S3 upstream nobody listens for ("dead:bucket").
+func halfDeadUnion(t *testing.T, dir string) (good, conf string) {
+	good = filepath.Join(dir, "good")
+	conf = harness.WriteRcloneConf(t, dir,
+		"[dead]\ntype = s3\nprovider = Minio\nendpoint = http://127.0.0.1:"+strconv.Itoa(harness.FreePort(t))+"\naccess_key_id = x\nsecret_access_key = y\nlow_level_retries = 1\n",
+		harness.UnionSection(harness.UnionName, good, "dead:bucket"))
+	return good, conf
+}
+
 // TestWALPushJournal: wal-push run as postgresql.service runs its
 // archive_command (a journal stream, --log-target auto), with one upstream
 // that cannot be reached, exits 1 (PostgreSQL retries) with an error entry
@@ -73,10 +80,7 @@ func TestWALPushJournal(t *testing.T) {
 	harness.Need(t, "age", "journalctl")
 	bin := harness.BuildBinary(t, "./cmd/pgarchive")
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	conf := harness.WriteRcloneConf(t, dir,
-		"[dead]\ntype = s3\nprovider = Minio\nendpoint = http://127.0.0.1:"+strconv.Itoa(harness.FreePort(t))+"\naccess_key_id = x\nsecret_access_key = y\nlow_level_retries = 1\n",
-		harness.UnionSection(harness.UnionName, good, "dead:bucket"))
+	_, conf := halfDeadUnion(t, dir)
 	_, recip := harness.AgeKeygen(t, false)
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(filepath.Join(data, "global"), 0o700)
