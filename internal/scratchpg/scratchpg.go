@@ -69,12 +69,8 @@ var defaults = [][2]string{
 // Start creates and starts a cluster below opt.TempDir. On any failure
 // everything it created is removed again.
 func Start(ctx context.Context, opt Options) (*Cluster, error) {
-	if os.Geteuid() == 0 {
-		return nil, errors.New("drill cannot run as root: initdb refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)")
-	}
-	log := opt.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if err := notRoot("initdb"); err != nil {
+		return nil, err
 	}
 	initdb, err := pgbin.Find(opt.PgBin, "initdb")
 	if err != nil {
@@ -82,7 +78,33 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	}
 	// pg_ctl from initdb's directory: a PATH with two PostgreSQL versions
 	// must not pair one's initdb with the other's server.
-	pgCtl, err := pgbin.Find(filepath.Dir(initdb), "pg_ctl")
+	c, err := newCluster(opt, filepath.Dir(initdb))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.startOrRemove(ctx, initdb, opt.Settings); err != nil {
+		return nil, err
+	}
+	c.log.Info("scratch PostgreSQL started", "dir", c.dir, "user", c.user)
+	return c, nil
+}
+
+// notRoot refuses root, whom refuser (initdb, PostgreSQL) refuses.
+func notRoot(refuser string) error {
+	if os.Geteuid() == 0 {
+		return fmt.Errorf("drill cannot run as root: %s refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)", refuser)
+	}
+	return nil
+}
+
+// newCluster makes the cluster's private directory, with pg_ctl from
+// binDir.
+func newCluster(opt Options, binDir string) (*Cluster, error) {
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pgCtl, err := pgbin.Find(binDir, "pg_ctl")
 	if err != nil {
 		return nil, err
 	}
@@ -93,15 +115,18 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // the socket path and pg_ctl must not depend on the working directory
 	}
-	c := &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log, timeout: opt.StartTimeout}
-	if err := c.start(ctx, initdb, opt.Settings); err != nil {
+	return &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log, timeout: opt.StartTimeout}, nil
+}
+
+// startOrRemove starts the server, or removes everything on failure.
+func (c *Cluster) startOrRemove(ctx context.Context, initdb string, settings map[string]string) error {
+	err := c.start(ctx, initdb, settings)
+	if err != nil {
 		if serr := c.Stop(); serr != nil {
 			err = fmt.Errorf("%w (cleaning up: %v)", err, serr)
 		}
-		return nil, err
 	}
-	log.Info("scratch PostgreSQL started", "dir", dir, "user", c.user)
-	return c, nil
+	return err
 }
 
 // StartFrom is Start on a data directory fill writes (a restored base
@@ -113,35 +138,15 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 // lacks, is replaced by an empty one). It may still be recovering when
 // StartFrom returns.
 func StartFrom(ctx context.Context, opt Options, fill func(dataDir string) error) (*Cluster, error) {
-	if os.Geteuid() == 0 {
-		return nil, errors.New("drill cannot run as root: PostgreSQL refuses it; run it as an unprivileged user (the NixOS unit uses DynamicUser)")
+	if err := notRoot("PostgreSQL"); err != nil {
+		return nil, err
 	}
-	log := opt.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	pgCtl, err := pgbin.Find(opt.PgBin, "pg_ctl")
+	c, err := newCluster(opt, opt.PgBin)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(opt.TempDir, "pgarchive-scratch-")
-	if err != nil {
-		return nil, fmt.Errorf("scratch cluster directory: %w", err)
-	}
-	if abs, err := filepath.Abs(dir); err == nil {
-		dir = abs
-	}
-	c := &Cluster{dir: dir, user: currentUser(), pgCtl: pgCtl, log: log, timeout: opt.StartTimeout}
-	err = fill(c.dataDir())
-	if err == nil {
+	if err = fill(c.dataDir()); err == nil {
 		err = c.ownConfig()
-	}
-	if err == nil {
-		settings := map[string]string{"hba_file": c.hbaPath(), "archive_mode": "off"}
-		for k, v := range opt.Settings {
-			settings[k] = v
-		}
-		err = c.start(ctx, "", settings)
 	}
 	if err != nil {
 		if serr := c.Stop(); serr != nil {
@@ -149,7 +154,14 @@ func StartFrom(ctx context.Context, opt Options, fill func(dataDir string) error
 		}
 		return nil, err
 	}
-	log.Info("scratch PostgreSQL started on a restored data directory", "dir", dir)
+	settings := map[string]string{"hba_file": c.hbaPath(), "archive_mode": "off"}
+	for k, v := range opt.Settings {
+		settings[k] = v
+	}
+	if err := c.startOrRemove(ctx, "", settings); err != nil {
+		return nil, err
+	}
+	c.log.Info("scratch PostgreSQL started on a restored data directory", "dir", c.dir)
 	return c, nil
 }
 
