@@ -91,7 +91,7 @@ func runArchive(c *cli.Context) (err error) {
 	opt, err := nightlyOptions(c, db)
 	if err != nil {
 		// A run that fails before it starts is a data point too.
-		job.RecordArchive(s.MetricsDir, s.StateDir, db, nil, err, logger)
+		job.RecordArchive(s.MetricsDir, job.Backlog{Dir: s.StateDir, MaxBytes: s.BacklogMaxSize}, db, nil, err, logger)
 		return err
 	}
 	defer opt.Source.Close()

@@ -126,18 +126,25 @@ func runStatus(c *cli.Context) error {
 	if len(dbs) == 0 {
 		recordWAL(s.settings.MetricsDir, invs, windows)
 	}
-	walOK := true
-	for _, w := range windows {
-		walOK = walOK && w.OK()
-	}
-	if !r.OK() || !walOK {
+	if v := status.Judge(r, walProblems(windows)); !v.OK {
 		logProblems(r)
 		if r.OK() {
 			return errors.New("WAL: the recovery window has problems (see above)")
 		}
-		return errors.New(r.Summary())
+		return errors.New(v.Summary)
 	}
 	return nil
+}
+
+// walProblems names each window's problems with its cluster.
+func walProblems(windows []walarchive.Window) []string {
+	var out []string
+	for _, w := range windows {
+		for _, p := range w.Problems {
+			out = append(out, fmt.Sprintf("WAL of %s: %s", w.Cluster, p))
+		}
+	}
+	return out
 }
 
 // checkStatus judges dumps by maxAge and base backups (databases
@@ -175,7 +182,7 @@ func logProblems(r status.Report) {
 		if e.State == status.OK {
 			continue
 		}
-		logger.Error(fmt.Sprintf("status: %s on %s is %s: %s", e.Database, e.Upstream, e.State, e.Detail(r.MaxAge)),
+		logger.Error(fmt.Sprintf("status: %s on %s is %s: %s", e.Database, e.Upstream, e.State, e.Detail(e.MaxAge)),
 			"database", e.Database, "upstream", e.Upstream)
 	}
 }

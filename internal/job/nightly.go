@@ -69,7 +69,7 @@ func Nightly(ctx context.Context, opt NightlyOptions) (res *archive.Result, err 
 		if ctx.Err() != nil {
 			err = interrupted(opt.Database, res)
 		}
-		RecordArchive(opt.MetricsDir, opt.StateDir, opt.Database, res, err, opt.Log)
+		RecordArchive(opt.MetricsDir, Backlog{Dir: opt.StateDir, MaxBytes: opt.BacklogMaxSize}, opt.Database, res, err, opt.Log)
 	}()
 	var backlogErr error
 	if opt.StateDir != "" {
@@ -184,12 +184,19 @@ func interrupted(db string, res *archive.Result) error {
 	return fmt.Errorf("%s: archive %w; %s; the dump is untouched", db, ErrInterrupted, left)
 }
 
+// Backlog is where an archive host keeps its backlog (Dir, --state-dir; ""
+// for none) and how large it may grow.
+type Backlog struct {
+	Dir      string
+	MaxBytes int64
+}
+
 // RecordArchive writes one archive run's metrics: per upstream whether it
 // holds the new archive, its size and how long it took, and what this
 // database still has in the backlog. A run that failed before it had a
 // result (no dump, no key) is a failure everywhere. Metrics are a side
 // channel: a failure to write them is logged, never the run's outcome.
-func RecordArchive(dir, stateDir, db string, res *archive.Result, runErr error, log *slog.Logger) {
+func RecordArchive(dir string, bl Backlog, db string, res *archive.Result, runErr error, log *slog.Logger) {
 	if dir == "" {
 		return
 	}
@@ -208,8 +215,9 @@ func RecordArchive(dir, stateDir, db string, res *archive.Result, runErr error, 
 	default:
 		return
 	}
-	if stateDir != "" {
-		sum, err := backlog.Usage(stateDir)
+	if bl.Dir != "" {
+		run.BacklogMax = bl.MaxBytes
+		sum, err := backlog.Usage(bl.Dir)
 		if err != nil {
 			log.Warn(fmt.Sprintf("archive: backlog size for metrics: %v", err))
 		}

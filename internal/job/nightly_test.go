@@ -213,10 +213,10 @@ func TestNightlyInterrupted(t *testing.T) {
 // RecordArchive marks a run that failed before it had a result as failed.
 func TestRecordArchiveEarlyFailure(t *testing.T) {
 	w := newWorld(t)
-	RecordArchive(w.metrics, "", "db1", nil, errors.New("no key"), w.log)
+	RecordArchive(w.metrics, Backlog{}, "db1", nil, errors.New("no key"), w.log)
 	prom, err := os.ReadFile(filepath.Join(w.metrics, "pgarchive-archive-db1.prom"))
 	if err != nil || !strings.Contains(string(prom), "pgarchive_last_failure_timestamp_seconds") {
 		t.Fatalf("metrics: %v\n%s", err, prom)
 	}
-	RecordArchive("", "", "db1", nil, errors.New("x"), w.log) // no directory: nothing, no panic
+	RecordArchive("", Backlog{}, "db1", nil, errors.New("x"), w.log) // no directory: nothing, no panic
 }

@@ -58,7 +58,13 @@ func RecordDrill(dir string, out []drill.Outcome, log *slog.Logger) {
 	now := time.Now()
 	res := make([]metrics.DrillResult, 0, len(out))
 	for _, o := range out {
-		res = append(res, metrics.DrillResult{Database: o.Database, Time: now, OK: len(o.Failures) == 0})
+		r := metrics.DrillResult{Database: o.Database, Time: now, OK: len(o.Failures) == 0, Duration: o.Took, Checks: len(o.Checks)}
+		for _, c := range o.Checks {
+			if c.Err != nil {
+				r.Failed++
+			}
+		}
+		res = append(res, r)
 	}
 	if err := metrics.WriteDrill(dir, res); err != nil {
 		log.Warn(fmt.Sprintf("drill: writing metrics: %v", err))
@@ -75,7 +81,7 @@ func RecordStatus(dir string, r status.Report, all bool, log *slog.Logger) {
 	for _, e := range r.Entries {
 		run.Entries = append(run.Entries, metrics.StatusEntry{
 			Database: e.Database, Upstream: e.Upstream, Listed: e.State != status.Unlisted,
-			Archives: e.Archives, HasNewest: e.Newest != nil, NewestAge: e.Age, OK: e.State == status.OK,
+			Archives: e.Archives, HasNewest: e.Newest != nil, NewestAge: e.Age, OK: e.State == status.OK, MaxAge: e.MaxAge,
 		})
 	}
 	if err := metrics.WriteStatus(dir, run); err != nil {

@@ -44,9 +44,14 @@ const (
 	StatusOK       = "pgarchive_status_ok"
 	BacklogCount   = "pgarchive_backlog_archives"
 	BacklogBytes   = "pgarchive_backlog_bytes"
+	BacklogMax     = "pgarchive_backlog_max_bytes"
 	DrillLastRun   = "pgarchive_drill_last_run_timestamp_seconds"
 	DrillSuccess   = "pgarchive_drill_last_success"
 	DrillSucceeded = "pgarchive_drill_last_success_timestamp_seconds"
+	DrillDuration  = "pgarchive_drill_last_duration_seconds"
+	DrillChecks    = "pgarchive_drill_last_checks"
+	DrillFailed    = "pgarchive_drill_last_checks_failed"
+	StatusMaxAge   = "pgarchive_status_max_age_seconds"
 	WALOK          = "pgarchive_wal_ok"
 	WALWindowStart = "pgarchive_wal_recovery_window_start_timestamp_seconds"
 	WALNewest      = "pgarchive_wal_newest_timestamp_seconds"
@@ -63,9 +68,14 @@ var help = map[string]string{
 	StatusOK:       "1 if pgarchive status judged the database OK on the upstream, else 0 (stale, missing or unlisted).",
 	BacklogCount:   "Archives of the database waiting in the backlog for an upstream that did not take them.",
 	BacklogBytes:   "Ciphertext bytes of the database waiting in the backlog.",
+	BacklogMax:     "The largest the whole backlog (every database) may grow before its oldest archives are dropped (--backlog-max-size).",
 	DrillLastRun:   "Unix time the restore drill of the database last ran.",
 	DrillSuccess:   "1 if the last restore drill of the database passed, else 0.",
 	DrillSucceeded: "Unix time the restore drill of the database last passed.",
+	DrillDuration:  "Seconds the last restore drill of the database took.",
+	DrillChecks:    "Check queries the last restore drill of the database ran.",
+	DrillFailed:    "Check queries of the last restore drill of the database that failed.",
+	StatusMaxAge:   "The age limit pgarchive status judged the database's newest archive by, in seconds (0: none).",
 	WALOK:          "1 if the cluster's archived WAL and base backups give a recovery window without problems, else 0.",
 	WALWindowStart: "Unix time of the earliest point the cluster can be recovered to (the end of its oldest usable base backup).",
 	WALNewest:      "Unix time the newest WAL segment of the cluster was stored (the listing's time).",

@@ -36,6 +36,7 @@ type ArchiveRun struct {
 	Upstreams       []UpstreamRun
 	BacklogArchives int   // left in the backlog after the run
 	BacklogBytes    int64 // their ciphertext bytes
+	BacklogMax      int64 // --backlog-max-size; 0: no backlog (the series is not written)
 	// FailedEarly marks a run that failed before it knew its upstreams (no
 	// dump, no key, a broken rclone.conf): every upstream the file already
 	// knows gets a failure, or, in a file without any, a series with an
@@ -78,6 +79,11 @@ func WriteArchive(dir string, run ArchiveRun) error {
 		}
 		st.set(BacklogCount, float64(run.BacklogArchives), LabelDatabase, run.Database)
 		st.set(BacklogBytes, float64(run.BacklogBytes), LabelDatabase, run.Database)
+		if run.BacklogMax > 0 {
+			st.set(BacklogMax, float64(run.BacklogMax), LabelDatabase, run.Database)
+		} else {
+			st.del(BacklogMax, LabelDatabase, run.Database)
+		}
 	})
 }
 
@@ -86,6 +92,9 @@ type DrillResult struct {
 	Database string
 	Time     time.Time // when its drill ended
 	OK       bool
+	Duration time.Duration
+	Checks   int // check queries run
+	Failed   int // of them, failed
 }
 
 // WriteDrill records drill results in DrillFile. A failed drill keeps the
@@ -106,6 +115,9 @@ func WriteDrill(dir string, results []DrillResult) error {
 				st.set(DrillSucceeded, unixSeconds(r.Time), LabelDatabase, r.Database)
 			}
 			st.set(DrillSuccess, ok, LabelDatabase, r.Database)
+			st.set(DrillDuration, r.Duration.Seconds(), LabelDatabase, r.Database)
+			st.set(DrillChecks, float64(r.Checks), LabelDatabase, r.Database)
+			st.set(DrillFailed, float64(r.Failed), LabelDatabase, r.Database)
 		}
 	})
 }
@@ -119,6 +131,7 @@ type StatusEntry struct {
 	HasNewest bool          // at least one complete archive
 	NewestAge time.Duration // age of the newest, from its name
 	OK        bool          // status's verdict (not stale, not missing, listed)
+	MaxAge    time.Duration // the limit the database was judged by (0: none)
 }
 
 // StatusRun is one status check. Databases are the databases it checked:
@@ -155,6 +168,7 @@ func WriteStatus(dir string, run StatusRun) error {
 				ok = 1
 			}
 			st.set(StatusOK, ok, kv...)
+			st.set(StatusMaxAge, e.MaxAge.Seconds(), LabelCommand, "status", LabelDatabase, e.Database)
 			if !e.Listed {
 				continue
 			}

@@ -53,6 +53,9 @@ type Entry struct {
 	// :nc): its entry reports what it holds and is OK unless an archive
 	// there is untrusted or future-dated.
 	History bool
+	// MaxAge is the limit this entry was judged by (0: none); reports of
+	// dumps and base backups merged into one keep their own limits.
+	MaxAge time.Duration
 }
 
 // Report is one check of every database on every upstream.
@@ -77,7 +80,7 @@ func Check(c *catalog.Catalog, databases []string, now time.Time, maxAge time.Du
 	r := Report{Now: now, MaxAge: maxAge}
 	for _, db := range dbs {
 		for i, up := range c.Upstreams {
-			e := Entry{Database: db, Upstream: up}
+			e := Entry{Database: db, Upstream: up, MaxAge: maxAge}
 			if i < len(c.ListErrs) && c.ListErrs[i] != nil {
 				e.State, e.Err = Unlisted, c.ListErrs[i]
 				r.Entries = append(r.Entries, e)
@@ -198,7 +201,7 @@ func (r Report) Summary() string {
 	var bad []string
 	for _, e := range r.Entries {
 		if e.State != OK {
-			bad = append(bad, e.Database+" on "+e.Upstream+": "+e.Detail(r.MaxAge))
+			bad = append(bad, e.Database+" on "+e.Upstream+": "+e.Detail(e.MaxAge))
 		}
 	}
 	const maxNamed = 5
@@ -259,4 +262,37 @@ func twoUnits(a int64, ua string, b int64, ub string) string {
 		return fmt.Sprintf("%d%s", a, ua)
 	}
 	return fmt.Sprintf("%d%s%d%s", a, ua, b, ub)
+}
+
+// Verdict is the overall judgement status gives (its first line and exit
+// status) and the report's header repeats: the archives' report and the
+// WAL recovery windows' problems together.
+type Verdict struct {
+	OK       bool
+	Summary  string   // one line, the worst first
+	Problems []string // each entry that is not OK, then each WAL problem, in words
+}
+
+// Judge combines a report with the WAL problems found (each prefixed with
+// its cluster by the caller).
+func Judge(r Report, walProblems []string) Verdict {
+	v := Verdict{OK: r.OK() && len(walProblems) == 0, Summary: r.Summary()}
+	for _, e := range r.Entries {
+		if e.State != OK {
+			v.Problems = append(v.Problems, fmt.Sprintf("%s on %s is %s: %s", e.Database, e.Upstream, e.State, e.Detail(e.MaxAge)))
+		}
+	}
+	v.Problems = append(v.Problems, walProblems...)
+	if r.OK() && len(walProblems) > 0 {
+		v.Summary = "WAL: " + textfmt.Plural(len(walProblems), "problem") + " with the recovery window: " + walProblems[0]
+	}
+	return v
+}
+
+// ExitStatus is status's exit status for the verdict: 0 OK, 1 not.
+func (v Verdict) ExitStatus() int {
+	if v.OK {
+		return 0
+	}
+	return 1
 }
