@@ -88,7 +88,7 @@ Examples:
    pgarchive demo        # the whole job on local folders, a generated key and a sample dump`,
 		Flags:  globalFlags(),
 		Before: setupLogging,
-		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(), statusCommand(),
+		Commands: []*cli.Command{archiveCommand(), listCommand(), verifyCommand(), restoreCommand(), drillCommand(), pruneCommand(), statusCommand(), reportCommand(),
 			notifyCommand(), retryCommand(), healCommand(), checkConfigCommand(), demoCommand(),
 			walPushCommand(), walFetchCommand(), basebackupCommand(), restoreClusterCommand()},
 		EnableBashCompletion: true,
