@@ -295,3 +295,22 @@ func tailString(s string, n int) string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// ArtifactDir is where a test leaves files for people to look at after the
+// run (screenshots): $PGARCHIVE_TEST_ARTIFACTS/name, or tests/artifacts/name
+// in the module (ignored by git). It is emptied first.
+func ArtifactDir(t testing.TB, name string) string {
+	t.Helper()
+	root := os.Getenv("PGARCHIVE_TEST_ARTIFACTS")
+	if root == "" {
+		root = filepath.Join(ModuleRoot(t), "tests", "artifacts")
+	}
+	dir := filepath.Join(root, name)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
