@@ -117,14 +117,20 @@ func newHistoryWorld(t *testing.T) *historyWorld {
 // asPostgres runs the binary as user postgres with the world's settings.
 func (h *historyWorld) asPostgres(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	uid, _ := strconv.Atoi(h.acct.Uid)
-	gid, _ := strconv.Atoi(h.acct.Gid)
-	tmp := filepath.Join(h.dir, "scratch")
+	return runAs(t, h.acct, h.bin, h.dir, append(append([]string{"--rclone-config", h.conf}, h.global...), args...)...)
+}
+
+// runAs runs bin as acct (drill: initdb refuses root) with --pg-bin and a
+// private temporary directory below dir, logging to its output.
+func runAs(t *testing.T, acct *user.User, bin, dir string, args ...string) (int, string) {
+	t.Helper()
+	uid, _ := strconv.Atoi(acct.Uid)
+	gid, _ := strconv.Atoi(acct.Gid)
+	tmp := filepath.Join(dir, "scratch")
 	os.MkdirAll(tmp, 0o700)
 	os.Chown(tmp, uid, gid)
-	full := append(append([]string{"--rclone-config", h.conf, "--log-target", "stderr", "--pg-bin", harness.PostgresBinDir}, h.global...), args...)
-	cmd := exec.Command(h.bin, full...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + h.dir, "TMPDIR=" + tmp}
+	cmd := exec.Command(bin, append([]string{"--log-target", "stderr", "--pg-bin", harness.PostgresBinDir}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + tmp}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	out, err := cmd.CombinedOutput()
 	code := 0
