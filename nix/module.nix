@@ -80,6 +80,7 @@ in
     ./notify.nix
     ./wrapper.nix
     ./wal.nix
+    ./report.nix
   ];
 
   options.services.pgarchive = {

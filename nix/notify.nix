@@ -63,8 +63,9 @@ in
       default = false;
       description = ''
         Post to the webhook when a unit of pgarchive fails: each backup unit
-        pgarchive archives for, the drill, prune and the status check (a
-        stale or missing archive). The message names the
+        pgarchive archives for, the drill, prune, the status check (a
+        stale or missing archive) and the report (when it could not write
+        the page). The message names the
         unit, the database, the failing upstream and the unit's last journal
         lines (`OnFailure=pgarchive-notify-failure@%n.service`).
       '';
@@ -171,7 +172,11 @@ in
     })
 
     (lib.mkIf notify.onFailure {
-      systemd.services = lib.genAttrs watched (_: { onFailure = [ "pgarchive-notify-failure@%n.service" ]; });
+      # The report fails only when it wrote no page (its exit 1 is the
+      # status verdict, which the status unit reports): failures only, a
+      # success every hour would be noise.
+      systemd.services = lib.genAttrs (watched ++ lib.optional cfg.report.enable "pgarchive-report")
+        (_: { onFailure = [ "pgarchive-notify-failure@%n.service" ]; });
       services.pgarchive.jobs."notify-failure@" = handler "failure";
     })
 

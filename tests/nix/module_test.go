@@ -70,6 +70,8 @@ type evalCase struct {
 	Prune              settingsFile     `json:"prune"`
 	Summary            settingsFile     `json:"notifySummary"`
 	Status             settingsFile     `json:"status"`
+	Report             settingsFile     `json:"report"`
+	PrometheusRules    []string         `json:"prometheusRuleFiles"`
 	Root               settingsFile     `json:"root"`
 	PostgresqlSettings map[string]any   `json:"postgresqlSettings"`
 	Drill              struct {

@@ -66,6 +66,7 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 		pg["prune"].(m)["rcloneConfigFile"] = pruneConf
 		pg["notify"].(m)["webhookUrlFile"] = hook
 		pg["status"].(m)["databases"] = statusDBs
+		pg["report"] = m{"enable": true, "directory": filepath.Join(dir, "www", statusDBs[1])}
 		hosts = append(hosts, host)
 	}
 	res, err := evalModule(t, lib, hosts)
@@ -76,7 +77,7 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 
 	// The store as far as these commands need it.
 	pairs := []string{got.PackagePath + "/bin/pgarchive", bin}
-	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, got.Prune, got.Summary, got.Status, ghost.Status, got.Root} {
+	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, got.Prune, got.Summary, got.Status, ghost.Status, got.Root, got.Report, ghost.Report} {
 		p := filepath.Join(dir, "settings-"+string(rune('0'+i))+".json")
 		os.WriteFile(p, []byte(s.JSON), 0o644)
 		pairs = append(pairs, s.Path, p)
@@ -173,6 +174,33 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 			t.Errorf("the status check's failure notice does not name its unit:\n%s", out)
 		}
 	})
+	t.Run("report unit", func(t *testing.T) {
+		// The directories systemd-tmpfiles creates.
+		for _, db := range []string{"db2", "ghost"} {
+			os.MkdirAll(filepath.Join(dir, "www", db), 0o2775)
+		}
+		unitRun("pgarchive-report", "")
+		page := string(mustReadFile(t, filepath.Join(dir, "www", "db2", "index.html")))
+		for _, want := range []string{`data-exit-status="0"`, `data-database="db1"`, `data-database="db2"`, "keeps 1, removes nothing"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the report unit's page lacks %q", want)
+			}
+		}
+		js := string(mustReadFile(t, filepath.Join(dir, "www", "db2", "report.json")))
+		if !strings.Contains(js, `"ok": true`) || !strings.Contains(js, `"max_age_seconds": 108000`) {
+			t.Errorf("report.json does not judge as the status section says (30h):\n%.600s", js)
+		}
+		// The status check's verdict (ghost MISSING): exit 1, which the
+		// unit accepts, and the page says so.
+		out, args, err := unitExec(ghost, "pgarchive-report", "")
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("%s: %v, want exit status 1\n%s", strings.Join(args, " "), err, out)
+		}
+		page = string(mustReadFile(t, filepath.Join(dir, "www", "ghost", "index.html")))
+		if !strings.Contains(page, `data-exit-status="1"`) || !strings.Contains(page, "ghost on "+filepath.Join(dir, "a")+" is MISSING") {
+			t.Errorf("the page does not show ghost MISSING:\n%.2000s", page)
+		}
+	})
 	t.Run("failure hook", func(t *testing.T) {
 		out := unitRun("pgarchive-notify-failure@", "postgresqlBackup-db1.service", "--dry-run")
 		if !strings.Contains(out, `"unit":"postgresqlBackup-db1.service"`) || !strings.Contains(out, `"database":"db1"`) {
@@ -234,6 +262,15 @@ func TestRenderedCommandsRunTheRealBinary(t *testing.T) {
 			t.Errorf("a passphrase given to root's wrapper was combined with the default identity:\n%s", out)
 		}
 	})
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // statusMetrics parses pgarchive-status.prom as node_exporter does and

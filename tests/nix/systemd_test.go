@@ -35,7 +35,9 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 
 	pruneOnly := pgarchive(m{"prune": m{"enable": true, "rcloneConfigFile": pruneRC, "keep": m{"last": 10}},
 		"notify": m{"onFailure": true, "webhookUrl": plainURL}})
-	res, err := evalModule(t, lib, []any{fullHost(), pruneOnly})
+	reporting := fullHost()
+	reporting["services"].(m)["pgarchive"].(m)["report"] = m{"enable": true}
+	res, err := evalModule(t, lib, []any{fullHost(), pruneOnly, reporting})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +117,29 @@ func TestLifecycleUnitsUnderSystemd(t *testing.T) {
 		}
 	})
 
+	t.Run("report after the status check", func(t *testing.T) {
+		got := res.Cases[2]
+		b := bootUnits(t, nspawn, got, map[string]string{"pgarchive-status": "", "pgarchive-report": pulled})
+		b.stub(t, "pgarchive-status.service").expect(t, "EXIT 1")
+		report := b.stub(t, "pgarchive-report.service")
+		report.expectArgs(t, "report --html /var/lib/pgarchive-report/index.html --json-file /var/lib/pgarchive-report/report.json --days 35")
+		report.expect(t, "PAGE ok", "dynamic=yes", "CRED rclone.conf=archive-rclone-conf",
+			"MODE /var/lib/pgarchive-report 2775 root pgarchive-test", "MODE /var/lib/pgarchive-report/index.html 644 ", "EXIT 1")
+		report.expectGroup(t, lookup(t, "group", "pgarchive-test"))
+		// Pulled in by the failed check (Wants=) and started once it ended
+		// (After=).
+		statusEnd := b.entries(t, "_SYSTEMD_UNIT=pgarchive-status.service", "MESSAGE=EXIT 1")
+		reportStart := b.entries(t, "_SYSTEMD_UNIT=pgarchive-report.service")
+		if len(statusEnd) != 1 || len(reportStart) == 0 || reportStart[0]["__REALTIME_TIMESTAMP"] <= statusEnd[0]["__REALTIME_TIMESTAMP"] {
+			t.Errorf("the report did not start after the status check ended:\n%s", b.dump(t))
+		}
+		// Exit status 1 is the verdict the page shows: no failure notice.
+		if n := len(b.entries(t, "_SYSTEMD_UNIT=pgarchive-notify-failure@pgarchive-report.service.service")); n != 0 {
+			t.Error("the report's exit status 1 sent a failure notice")
+		}
+		b.stub(t, "pgarchive-notify-failure@pgarchive-status.service.service").expect(t, "result=exit-code")
+	})
+
 	t.Run("prune-only host with a plain webhook URL", func(t *testing.T) {
 		got := res.Cases[1]
 		b := bootUnits(t, nspawn, got, map[string]string{"pgarchive-prune": ""})
@@ -140,7 +165,7 @@ echo "MONITOR unit=${MONITOR_UNIT-} result=${MONITOR_SERVICE_RESULT-} "
 if [ -n "${CREDENTIALS_DIRECTORY-}" ]; then
   for f in "$CREDENTIALS_DIRECTORY"/*; do echo "CRED $(basename "$f")=$(cat "$f")"; done
 fi
-sub= db= unit= prev= config=
+sub= db= unit= prev= config= html=
 for a in "$@"; do
   case "$prev" in
     # The binary expands a leading $CREDENTIALS_DIRECTORY itself.
@@ -149,7 +174,8 @@ for a in "$@"; do
     --database) db=${db:-$a} ;;
     --config) config=$a ;;
   esac
-  case "$a" in archive|prune|drill|status|notify) sub=${sub:-$a} ;; esac
+  case "$prev" in --html) html=$a ;; esac
+  case "$a" in archive|prune|drill|status|notify|report) sub=${sub:-$a} ;; esac
   prev=$a
 done
 status=0
@@ -165,7 +191,18 @@ case "$sub" in
     fi
     # The prune-only host (no metrics) stands for a failing prune.
     if [ "$sub" = prune ] && ! grep -q '"metrics-dir"' "$config"; then status=1; fi
-    [ "$sub" = status ] && status=1
+    # A check that takes a moment: a report started beside it instead of
+    # after it would begin before this ends.
+    [ "$sub" = status ] && { sleep 0.5; status=1; }
+    ;;
+  report)
+    dir=$(dirname "$html")
+    tmp=$(mktemp "$dir/.index.html.XXXXXX") && echo "<!DOCTYPE html>" > "$tmp" && chmod 0644 "$tmp" &&
+      mv "$tmp" "$html" && echo "PAGE ok" || echo "PAGE failed"
+    echo "MODE $dir $(stat -c '%a %U %G' "$dir")"
+    echo "MODE $html $(stat -c '%a %U %G' "$html")"
+    # status's verdict (1), which the unit accepts.
+    status=1
     ;;
   notify)
     if [ -z "$unit" ]; then
@@ -188,6 +225,10 @@ type bootedUnits struct {
 	exit    int
 	console string
 }
+
+// pulled, as a unit's extra lines, writes the unit without starting it:
+// another unit pulls it in.
+const pulled = "\x00pulled"
 
 // bootUnits writes the named units of a case (plus the notify templates and
 // the settings files they name) with store paths replaced, boots them in a
@@ -219,7 +260,10 @@ func bootUnits(t *testing.T, nspawn string, got evalCase, extra map[string]strin
 	// Store paths: the package becomes /opt/pgarchive, each settings file a
 	// copy in it.
 	pairs := []string{got.PackagePath + "/bin/pgarchive", opt + "/bin/pgarchive"}
-	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary, got.Status} {
+	for i, s := range []settingsFile{{got.ConfigPath, got.ConfigJSON, ""}, {got.Drill.ConfigPath, got.Drill.ConfigJSON, ""}, got.Prune, got.Summary, got.Status, got.Report} {
+		if s.Path == "" {
+			continue
+		}
 		name := fmt.Sprintf("settings-%d.json", i)
 		write(filepath.Join(root, "opt", name), s.JSON, 0o644)
 		pairs = append(pairs, s.Path, opt+"/"+name)
@@ -249,7 +293,9 @@ func bootUnits(t *testing.T, nspawn string, got evalCase, extra map[string]strin
 	for _, name := range names {
 		u := got.Units[name]
 		more, started := extra[name]
-		if !started && !strings.HasSuffix(name, "@") {
+		if more == pulled {
+			more, started = "", false
+		} else if !started && !strings.HasSuffix(name, "@") {
 			continue
 		}
 		if _, ok := u.ServiceConfig["ExecStart"]; !ok {

@@ -44,6 +44,8 @@ let
     prune = settingsFile config.services.pgarchive.prune.configFile;
     notifySummary = settingsFile config.services.pgarchive.notify.summary.configFile;
     status = settingsFile config.services.pgarchive.status.configFile;
+    report = settingsFile config.services.pgarchive.report.configFile;
+    prometheusRuleFiles = map toString config.services.prometheus.ruleFiles;
     root = settingsFile config.services.pgarchive.rootConfigFile;
     timers = lib.mapAttrs (_: t: { inherit (t) description wantedBy timerConfig; }) config.systemd.timers;
     drill = {

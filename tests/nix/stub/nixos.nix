@@ -62,6 +62,9 @@ in
     systemd.services = mkOption { type = types.attrsOf service; default = { }; };
     systemd.timers = mkOption { type = types.attrsOf timer; default = { }; };
     systemd.tmpfiles.rules = strList;
+    # As NixOS' prometheus module: rule files, each checked by promtool.
+    services.prometheus.ruleFiles = mkOption { type = types.listOf types.path; default = [ ]; };
+    services.prometheus.rules = strList;
     users.groups = mkOption {
       type = types.attrsOf (types.submodule {
         options.members = strList;
