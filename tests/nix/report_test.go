@@ -66,7 +66,7 @@ func TestReportModule(t *testing.T) {
 		checkSettings(t, bin, "report", got.Report, got.PackagePath, m{
 			"remote": "archive-target-database:", "prefix": lifecycleHost, "rclone-config": "$CREDENTIALS_DIRECTORY/rclone.conf", "metrics-dir": metricsDir,
 			"status": m{"database": []any{"db1", "db2"}, "max-age": "30h"},
-			"prune": m{"database": []any{"db1"}, "keep-last": 3.0, "keep-daily": 7.0, "keep-weekly": 5.0, "keep-monthly": 12.0, "keep-yearly": -1.0, "keep-within": "1y6m"},
+			"prune":  m{"database": []any{"db1"}, "keep-last": 3.0, "keep-daily": 7.0, "keep-weekly": 5.0, "keep-monthly": 12.0, "keep-yearly": -1.0, "keep-within": "1y6m"},
 		})
 		verifyAll(t, bin, got)
 	})
