@@ -108,6 +108,7 @@ func runDemo(c *cli.Context) error {
 	fmt.Fprintf(out, "  %s verify --deep --identity-file %s\n", pga, q(w.IdentityFile))
 	fmt.Fprintf(out, "  %s restore --database %s --output - --identity-file %s | head\n", pga, q(db), q(w.IdentityFile))
 	fmt.Fprintf(out, "  %s status\n", pga)
+	fmt.Fprintf(out, "  %s report --html %s   # open it in a browser\n", pga, q(filepath.Join(dir, "report.html")))
 	fmt.Fprintf(out, "  rm -r %s && %s heal   # then list again\n", q(filepath.Join(w.Upstreams[1], db)), pga)
 	fmt.Fprintf(out, "  %s prune --keep-daily 7 --dry-run\n", pga)
 	fmt.Fprintf(out, "  ssh-keygen -Y check-novalidate -n pgarchive -s %s < %s\n", q(data+".manifest.json.sig"), q(data+".manifest.json"))
