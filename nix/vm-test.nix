@@ -103,6 +103,18 @@ pkgs.testers.runNixOSTest {
       };
       # archive_command = pgarchive wal-push, and pgarchive-basebackup.
       wal.enable = true;
+      # The rules as a file of services.prometheus.ruleFiles, which NixOS
+      # checks with promtool when it builds the configuration.
+      alerts.enable = true;
+    };
+    services.prometheus = {
+      enable = true;
+      scrapeConfigs = [{ job_name = "node"; static_configs = [{ targets = [ "127.0.0.1:9100" ]; }]; }];
+      exporters.node = {
+        enable = true;
+        enabledCollectors = [ "textfile" ];
+        extraFlags = [ "--collector.textfile.directory=/var/lib/prometheus-node-exporter-text" ];
+      };
     };
 
     systemd.services.webhook-listener = {
@@ -134,6 +146,15 @@ pkgs.testers.runNixOSTest {
         ];
       };
       status.enable = true;
+      # Rewritten after every status run; served by nginx behind a password.
+      report.enable = true;
+    };
+    services.nginx = {
+      enable = true;
+      virtualHosts.localhost = {
+        root = "/var/lib/pgarchive-report";
+        basicAuth.admin = "vm-test-only";
+      };
     };
   };
 
@@ -269,10 +290,28 @@ pkgs.testers.runNixOSTest {
         # The status check needs no postgresqlBackup either.
         verifier.succeed("systemctl start pgarchive-status.service")
 
+    with subtest("the report follows the status check and nginx serves it behind its password"):
+        verifier.wait_until_succeeds("test -s /var/lib/pgarchive-report/index.html")
+        verifier.succeed(
+            "grep -q 'data-database=\"db1\"' /var/lib/pgarchive-report/index.html",
+            "stat -c '%a' /var/lib/pgarchive-report/index.html | grep -qx 644",
+            "systemctl show -p Result pgarchive-report.service | grep -qx Result=success",
+        )
+        verifier.wait_for_unit("nginx.service")
+        verifier.succeed("curl -s -o /dev/null -w '%{http_code}' http://localhost/ | grep -qx 401")
+        assert "db1" in verifier.succeed("curl -sf -u admin:vm-test-only http://localhost/index.html")
+
     with subtest("root's wrapper on the verifier lists, verifies and restores"):
         assert "db1_" in verifier.succeed("pgarchive list --database db1")
         verifier.succeed("pgarchive verify --database db1 --latest --deep")
         assert "pgarchive-marker" in verifier.succeed("pgarchive restore --database db1 --latest --output -")
+
+    with subtest("Prometheus loads the rules and scrapes pgarchive's series"):
+        machine.wait_for_unit("prometheus.service")
+        machine.wait_until_succeeds(
+            "curl -sf 'http://127.0.0.1:9090/api/v1/query?query=pgarchive_status_ok' | grep -q db1", timeout=120
+        )
+        assert "PgarchiveArchiveStale" in machine.succeed("curl -sf http://127.0.0.1:9090/api/v1/rules")
 
     with subtest("status, prune (dry run, then for real) and the summary"):
         machine.succeed("pgarchive status --database db1")
