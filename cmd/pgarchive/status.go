@@ -55,7 +55,9 @@ fits Nagios/Icinga plugin conventions (0 OK, 1 WARNING, 2 CRITICAL/UNKNOWN).
 
 With --metrics-dir (a global option) status also writes pgarchive-status.prom for
 node_exporter's textfile collector: pgarchive_status_ok, pgarchive_archives and
-pgarchive_newest_archive_age_seconds, labelled command="status", database, upstream.
+pgarchive_newest_archive_age_seconds, labelled command="status", database, upstream, and
+pgarchive_status_max_age_seconds (the limit each database was judged by). pgarchive report
+shows the same verdict as a page.
 
 --json prints one object with these fields:
    ok               true when the exit status is 0

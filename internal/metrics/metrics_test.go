@@ -453,3 +453,38 @@ func TestConcurrentWritersKeepEveryUpdate(t *testing.T) {
 	}
 	onlyFiles(t, dir, HealFile)
 }
+
+// TestRead: what drill and archive runs wrote is read back for the report;
+// a damaged file is named, not fatal; a missing directory is an error.
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	if err := WriteDrill(dir, []DrillResult{{Database: "db1", Time: at, OK: true, Duration: 90 * time.Second, Checks: 3},
+		{Database: "db2", Time: at, OK: false, Checks: 2, Failed: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteArchive(dir, ArchiveRun{Database: "db1", Time: at, BacklogArchives: 2, BacklogBytes: 4096, BacklogMax: 1 << 30,
+		Upstreams: []UpstreamRun{{Name: "a", OK: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "pgarchive-archive-db9.prom"), []byte("pgarchive_backlog_archives{database=\"db9\"} x\n"), 0o644)
+	snap, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := snap.Drills["db1"]; !d.OK || !d.LastRun.Equal(at) || !d.LastSuccess.Equal(at) || d.Duration != 90*time.Second || d.Checks != 3 {
+		t.Errorf("db1 drill %+v", d)
+	}
+	if d := snap.Drills["db2"]; d.OK || !d.LastSuccess.IsZero() || d.Failed != 1 {
+		t.Errorf("db2 drill %+v", d)
+	}
+	if b := snap.Backlog["db1"]; b.Archives != 2 || b.Bytes != 4096 || b.MaxBytes != 1<<30 {
+		t.Errorf("db1 backlog %+v", b)
+	}
+	if len(snap.Errs) != 1 || !strings.Contains(snap.Errs[0].Error(), "pgarchive-archive-db9.prom") {
+		t.Errorf("errors %v", snap.Errs)
+	}
+	if _, err := Read(filepath.Join(dir, "nope")); err == nil {
+		t.Error("a missing directory read as empty")
+	}
+}

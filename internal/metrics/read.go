@@ -1,11 +1,9 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -36,25 +34,27 @@ type Backlog struct {
 	MaxBytes int64 // 0: unknown
 }
 
-// Read reads every pgarchive-*.prom file in dir. A missing directory is an
-// empty snapshot; a file that cannot be parsed is skipped and named in Errs.
+// Read reads every pgarchive-*.prom file in dir. A directory that cannot
+// be read is an error (the caller says what is then not shown); a file that
+// cannot be parsed is skipped and named in Errs.
 func Read(dir string) (*Snapshot, error) {
 	snap := &Snapshot{Drills: map[string]Drill{}, Backlog: map[string]Backlog{}}
-	names, err := filepath.Glob(filepath.Join(dir, "pgarchive-*.prom"))
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("metrics directory: %w", err)
 	}
-	if _, err := os.Stat(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("metrics directory %s: %w", dir, err)
-	}
-	sort.Strings(names)
-	for _, path := range names {
+	for _, e := range ents { // sorted by name
+		base := e.Name()
+		if !strings.HasPrefix(base, "pgarchive-") || !strings.HasSuffix(base, ".prom") || !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, base)
 		st, err := load(path)
 		if err != nil {
 			snap.Errs = append(snap.Errs, fmt.Errorf("metrics file %s: %w", path, err))
 			continue
 		}
-		switch base := filepath.Base(path); {
+		switch {
 		case base == DrillFile:
 			snap.addDrills(st)
 		case strings.HasPrefix(base, "pgarchive-archive-"):

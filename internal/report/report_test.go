@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 
-	"golang.org/x/net/html"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
 
 	"github.com/pgarchive/pgarchive/internal/catalog"
 	"github.com/pgarchive/pgarchive/internal/manifest"

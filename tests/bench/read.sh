@@ -7,8 +7,9 @@
 #      of BENCH_GZ_MIB MiB (default 1024) with ~3x compressible rows;
 #   2. restore --into  vs  gunzip -c | psql --single-transaction, into a fresh
 #      database of a scratch PostgreSQL 15 cluster (fsync=off) on tmpfs;
-#   3. list (table and --json)  vs  rclone lsjson -R, over BENCH_ARCHIVES; and,
-#      without a target, status, prune --dry-run and heal --dry-run --quick
+#   3. list (table and --json)  vs  rclone lsjson -R, over BENCH_ARCHIVES;
+#      report --html vs list (target: within 2x); and, without a target,
+#      status, prune --dry-run and heal --dry-run --quick
 #      (default 10000) archives on two MinIO servers on tmpfs.
 # Rows of one part run round-robin, BENCH_REPS (3), BENCH_INTO_REPS (3) and
 #   4. restore --into of a custom-format archive with --jobs 2  vs  pg_restore
@@ -326,8 +327,10 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
   cmd["pgarchive status"]="${pgabase[*]} status --max-age 0"
   cmd["pgarchive prune --dry-run"]="${pgabase[*]} prune --dry-run --keep-daily 30 --keep-monthly 12"
   cmd["pgarchive heal --dry-run --quick"]="${pgabase[*]} heal --dry-run --quick"
+  # The dashboard: the same scan, then the page (and the JSON) written.
+  cmd["pgarchive report --html"]="${pgabase[*]} report --max-age 0 --html $work/report.html --json-file $work/report.json"
   rows_list=("pgarchive list" "pgarchive list --json" "rclone lsjson -R union" "rclone lsjson -R bucket a" "rclone lsjson -R bucket b" "rclone lsjson -R --no-modtime union"
-    "pgarchive status" "pgarchive prune --dry-run" "pgarchive heal --dry-run --quick")
+    "pgarchive status" "pgarchive prune --dry-run" "pgarchive heal --dry-run --quick" "pgarchive report --html")
   if command -v hyperfine >/dev/null || { [ "${BENCH_HYPERFINE:-1}" != 0 ] && apt-get install -y -qq hyperfine >/dev/null 2>&1; }; then
     echo "  hyperfine, 1 warmup + $list_reps runs each (median):"
     for name in "${rows_list[@]}"; do
@@ -342,6 +345,7 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
   fi
   verdict "list vs rclone lsjson -R (union)" "pgarchive list" "rclone lsjson -R union" 3
   verdict "list --json vs rclone lsjson -R (union)" "pgarchive list --json" "rclone lsjson -R union" 3
+  verdict "report --html vs list" "pgarchive report --html" "pgarchive list" 2
   for k in "rclone lsjson -R bucket a" "rclone lsjson -R bucket b" "rclone lsjson -R --no-modtime union"; do
     info "  $k" "$k" "rclone lsjson -R union"
   done
