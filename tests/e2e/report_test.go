@@ -288,3 +288,64 @@ func TestReportSeededHistory(t *testing.T) {
 		t.Fatalf("unsigned view of the same store: %v exit %d %+v\n%s", err, ok.exit, healthy, ok.stderr)
 	}
 }
+
+// TestReportRefusals: how report is called wrong, and where it cannot
+// write: usage errors exit 2, an unwritable page exits 3 naming the file
+// and leaves nothing behind; a store with a future-dated archive gets
+// status's verdict and the archive named on the page.
+func TestReportRefusals(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.MkdirAll(a, 0o700)
+	os.MkdirAll(b, 0o700)
+	conf := harness.WriteRcloneConf(t, dir, harness.UnionSection(harness.UnionName, a, b))
+	bin := harness.BuildBinary(t, "./cmd/pgarchive")
+	pga := func(args ...string) run {
+		return runBin(t, bin, nil, append([]string{"--rclone-config", conf, "--log-target", "stderr"}, args...)...)
+	}
+	for _, c := range []struct {
+		args []string
+		exit int
+		says string
+	}{
+		{[]string{"report"}, 2, "--html FILE, --json or --json-file FILE"},
+		{[]string{"report", "--json", "--days", "0"}, 2, "--days: 0"},
+		{[]string{"report", "--json", "extra"}, 2, "no arguments"},
+		{[]string{"report", "--json", "--max-age", "1d"}, 2, "max-age"},
+		{[]string{"report", "--html", filepath.Join(dir, "no-such-dir", "index.html")}, 3, filepath.Join(dir, "no-such-dir", "index.html")},
+	} {
+		r := pga(c.args...)
+		if r.exit != c.exit || !strings.Contains(r.stderr, c.says) {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s", c.args, r.exit, c.exit, c.says, r.stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("report left files behind: %v", ents)
+	}
+
+	// A dump archived, then an archive named a day ahead (a skewed clock or
+	// a forgery meant to look fresh forever), whole on both upstreams.
+	gz := filepath.Join(dir, "db1.sql.gz")
+	os.WriteFile(gz, harness.RandomDump(1, 2000, true), 0o600)
+	_, recip := harness.AgeKeygen(t, false)
+	if r := pga("--recipient", recip, "archive", "--database", "db1", "--file", gz); r.exit != 0 {
+		t.Fatalf("archive: %s", r.stderr)
+	}
+	fa := harness.NewFakeArchive(t, rand.New(rand.NewPCG(1, 2)), "", "db1", time.Now().Add(24*time.Hour), 0, harness.CopyComplete, harness.CopyComplete)
+	for i, up := range []string{a, b} {
+		for key, data := range fa.Objects(i) {
+			os.WriteFile(filepath.Join(up, filepath.FromSlash(key)), data, 0o600)
+		}
+	}
+	name := fa.Name.Base()
+	page := filepath.Join(dir, "index.html")
+	r := pga("report", "--html", page)
+	st := pga("status")
+	if r.exit != 1 || st.exit != 1 {
+		t.Fatalf("report exit %d, status exit %d: want 1 (FUTURE)\n%s\n%s", r.exit, st.exit, r.stderr, st.stdout)
+	}
+	html := string(mustRead(t, page))
+	if !strings.Contains(html, `data-archive="`+name+`"`) || !strings.Contains(html, "FUTURE") {
+		t.Errorf("the page does not name the future-dated archive %s", name)
+	}
+}
