@@ -92,11 +92,7 @@ func runReport(c *cli.Context) error {
 	if c.Int("days") < 1 || c.Int("days") > 3660 {
 		return usageError("--days: %d is not between 1 and 3660", c.Int("days"))
 	}
-	st, err := settings(c)
-	if err != nil {
-		return err
-	}
-	opt, err := resolveStatus(c, st)
+	opt, err := statusSettings(c)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,16 @@ type statusOptions struct {
 	MaxAge     time.Duration
 }
 
+// statusSettings resolves the settings and status's options from them:
+// status and report judge alike.
+func statusSettings(c *cli.Context) (statusOptions, error) {
+	st, err := settings(c)
+	if err != nil {
+		return statusOptions{}, err
+	}
+	return resolveStatus(c, st)
+}
+
 func resolveStatus(c *cli.Context, s *Settings) (o statusOptions, err error) {
 	sec := config.StatusSection{}
 	if s.File.Status != nil {

@@ -94,11 +94,7 @@ func runStatus(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError("status takes no arguments (got %q)", c.Args().First())
 	}
-	st, err := settings(c)
-	if err != nil {
-		return err
-	}
-	opt, err := resolveStatus(c, st)
+	opt, err := statusSettings(c)
 	if err != nil {
 		return err
 	}
