@@ -89,6 +89,9 @@ func runReport(c *cli.Context) error {
 	if c.String("html") == "" && !c.Bool("json") && c.String("json-file") == "" {
 		return usageError("report: say where to put it: --html FILE, --json or --json-file FILE")
 	}
+	if c.String("html") == "-" && (c.Bool("json") || c.String("json-file") == "-") {
+		return usageError("report: --html - and the JSON would both go to standard output: write one of them to a file")
+	}
 	if c.Int("days") < 1 || c.Int("days") > 3660 {
 		return usageError("--days: %d is not between 1 and 3660", c.Int("days"))
 	}

@@ -310,6 +310,7 @@ func TestReportRefusals(t *testing.T) {
 	}{
 		{[]string{"report"}, 2, "--html FILE, --json or --json-file FILE"},
 		{[]string{"report", "--json", "--days", "0"}, 2, "--days: 0"},
+		{[]string{"report", "--json", "--html", "-"}, 2, "both go to standard output"},
 		{[]string{"report", "--json", "extra"}, 2, "no arguments"},
 		{[]string{"report", "--json", "--max-age", "1d"}, 2, "max-age"},
 		{[]string{"report", "--html", filepath.Join(dir, "no-such-dir", "index.html")}, 3, filepath.Join(dir, "no-such-dir", "index.html")},
