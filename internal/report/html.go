@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -74,6 +75,13 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 		return status.HumanAge(time.Duration(s * float64(time.Second)))
 	},
 	"chart": chart,
+	"clip":  clip,
+	"more": func(list any) string {
+		if n := reflect.ValueOf(list).Len(); n > Shown {
+			return fmt.Sprintf("… and %d more in report.json (report --json)", n-Shown)
+		}
+		return ""
+	},
 	// The header's line is the summary's verdict part, "STALE: 1 stale
 	// of 4"; the entries it names follow as the problem list.
 	"headline": func(summary string) string {
@@ -84,6 +92,25 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	},
 	"anchor": func(db string) string { return "db-" + db },
 }).Parse(pageTemplate))
+
+// Shown is how many problems, missing runs and suspects the page lists
+// (report.json has them all), and ClipAt how long a sentence from the
+// store may get on it: a store holding thousands of forged archives must
+// not make a page nobody can read.
+const (
+	Shown  = 50
+	ClipAt = 400
+)
+
+// Shown is for the template: the page's list limit.
+func (r *Report) Shown() int { return Shown }
+
+func clip(s string) string {
+	if r := []rune(s); len(r) > ClipAt {
+		return string(r[:ClipAt]) + "… (clipped; report.json has it whole)"
+	}
+	return s
+}
 
 // HTML writes the report as one self-contained page: inline CSS and SVG,
 // no script, no external font or image, and a Content-Security-Policy that

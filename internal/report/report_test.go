@@ -215,3 +215,33 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// TestFloodedStore: a store holding hundreds of forged archives, each with
+// a long error, makes a page of bounded length; report.json keeps them all.
+func TestFloodedStore(t *testing.T) {
+	c := build(t, []string{"a", "b"}, nightly{db: "db1", days: 300})
+	long := errors.New(strings.Repeat("forged by someone who writes at length ", 100))
+	for _, a := range c.Archives[1:] {
+		a.Trust, a.TrustErr = catalog.TrustUntrusted, long
+	}
+	r := Build(input(c, 26*time.Hour))
+	if len(r.Databases[0].Suspects) != 299 {
+		t.Fatalf("%d suspects in the report, want 299", len(r.Databases[0].Suspects))
+	}
+	var page bytes.Buffer
+	if err := r.HTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	html := page.String()
+	if n := strings.Count(html, `<li data-archive=`); n != Shown {
+		t.Errorf("%d suspects listed on the page, want %d", n, Shown)
+	}
+	if !strings.Contains(html, "… and 249 more in report.json") || !strings.Contains(html, "clipped; report.json has it whole") {
+		t.Error("the page does not say what it left out")
+	}
+	// 50 clipped suspects and the clipped status details: well under the
+	// 300 x 4 KB the store's words would take.
+	if len(html) > 200_000 {
+		t.Errorf("the page is %d bytes", len(html))
+	}
+}

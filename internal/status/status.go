@@ -228,8 +228,15 @@ func (e Entry) Detail(maxAge time.Duration) string {
 			return fmt.Sprintf("read-only member (takes no new archives), newest %s old", HumanAge(e.Age))
 		}
 	case Untrusted, Future:
+		// A few by name: a store flooded with forgeries must not turn the
+		// check's one line into megabytes (list names them all).
+		const named = 3
 		var names []string
-		for _, a := range e.Suspects {
+		for i, a := range e.Suspects {
+			if i == named {
+				names = append(names, fmt.Sprintf("and %d more (pgarchive list)", len(e.Suspects)-named))
+				break
+			}
 			names = append(names, a.Name.Base()+" "+a.Why())
 		}
 		return strings.Join(names, "; ")

@@ -409,3 +409,21 @@ func TestSuspects(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+// TestDetailNamesAFewSuspects: thousands of forged archives on an upstream
+// make a summary line of bounded length that still names some of them.
+func TestDetailNamesAFewSuspects(t *testing.T) {
+	var arcs []arc
+	for i := 0; i < 2000; i++ {
+		arcs = append(arcs, arc{db: "db1", age: time.Duration(i+1) * time.Minute, copies: []copyKind{full}})
+	}
+	c := build(t, []string{"minio-a:"}, nil, arcs)
+	for _, a := range c.Archives {
+		a.Trust = catalog.TrustUntrusted
+	}
+	r := Check(c, nil, now, 26*time.Hour)
+	s := r.Summary()
+	if !strings.HasPrefix(s, "UNTRUSTED") || !strings.Contains(s, "and 1997 more (pgarchive list)") || len(s) > 2000 {
+		t.Fatalf("summary of %d bytes: %.300s", len(s), s)
+	}
+}
