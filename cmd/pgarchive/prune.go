@@ -135,12 +135,8 @@ func runPrune(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	deletable := make([]bool, len(s.ups))
-	for i, u := range s.ups {
-		deletable[i] = u.Deletes()
-	}
 	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{
-		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable,
+		Policy: policy, Now: time.Now(), Databases: dbs, Deletable: s.deletable(),
 		DryRun: c.Bool("dry-run"), RemoveUntrusted: c.Bool("remove-untrusted"), Log: logger,
 		UploadsOlderThan: c.Duration("abort-uploads-older-than"),
 	})

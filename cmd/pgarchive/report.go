@@ -136,11 +136,7 @@ func prunePlan(ctx context.Context, s *session, dbs []string) (*prune.Result, st
 	if err != nil {
 		return nil, fmt.Sprintf("prune rules: %v", err)
 	}
-	deletable := make([]bool, len(s.ups))
-	for i, u := range s.ups {
-		deletable[i] = u.Deletes()
-	}
-	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{Policy: policy, Now: time.Now(), Databases: dbs, Deletable: deletable, DryRun: true})
+	res, err := prune.Run(ctx, s.ups, s.cat, s.prefix, prune.Options{Policy: policy, Now: time.Now(), Databases: dbs, Deletable: s.deletable(), DryRun: true})
 	if err != nil {
 		return nil, fmt.Sprintf("no prune plan: %v", err)
 	}

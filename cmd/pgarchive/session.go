@@ -102,6 +102,16 @@ func openSessionFor(ctx context.Context, c *cli.Context, dbs []string) (*session
 	return openSession(ctx, c, "")
 }
 
+// deletable says per upstream whether prune may delete there (not on
+// read-only union members).
+func (s *session) deletable() []bool {
+	out := make([]bool, len(s.ups))
+	for i, u := range s.ups {
+		out[i] = u.Deletes()
+	}
+	return out
+}
+
 // unlisted fails when an upstream could not be listed.
 func (s *session) unlisted() error { return job.Unlisted(s.cat) }
 

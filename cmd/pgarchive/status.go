@@ -124,22 +124,11 @@ func runStatus(c *cli.Context) error {
 	if len(dbs) == 0 {
 		recordWAL(s.settings.MetricsDir, invs, windows)
 	}
-	if v := status.Judge(r, walProblems(windows)); !v.OK {
+	if v := status.Judge(r, walarchive.Problems(windows)); !v.OK {
 		logProblems(r)
 		return errors.New(v.Summary)
 	}
 	return nil
-}
-
-// walProblems names each window's problems with its cluster.
-func walProblems(windows []walarchive.Window) []string {
-	var out []string
-	for _, w := range windows {
-		for _, p := range w.Problems {
-			out = append(out, fmt.Sprintf("WAL of %s: %s", w.Cluster, p))
-		}
-	}
-	return out
 }
 
 // checkStatus judges dumps by maxAge and base backups (databases

@@ -188,13 +188,7 @@ func Build(in Input) *Report {
 		days = DefaultDays
 	}
 	now := in.Now.UTC()
-	var walProblems []string
-	for _, w := range in.WAL {
-		for _, p := range w.Problems {
-			walProblems = append(walProblems, "WAL of "+w.Cluster.String()+": "+p)
-		}
-	}
-	v := status.Judge(in.Status, walProblems)
+	v := status.Judge(in.Status, walarchive.Problems(in.WAL))
 	// Lists are [] rather than null in JSON: scripts iterate them.
 	r := &Report{
 		Generated: now, OK: v.OK, ExitStatus: v.ExitStatus(), Summary: v.Summary, Problems: nonNil(v.Problems),

@@ -40,6 +40,18 @@ type BaseCoverage struct {
 // OK reports a window with nothing wrong.
 func (w Window) OK() bool { return len(w.Problems) == 0 }
 
+// Problems lists every window's problems, each named with its cluster:
+// what status and the report count against the verdict.
+func Problems(windows []Window) []string {
+	var out []string
+	for _, w := range windows {
+		for _, p := range w.Problems {
+			out = append(out, fmt.Sprintf("WAL of %s: %s", w.Cluster, p))
+		}
+	}
+	return out
+}
+
 // RecoveryWindow judges inv against the cluster's base backups (newest
 // first, as the catalog orders them; untrusted and future ones are
 // skipped).
